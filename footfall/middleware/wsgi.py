@@ -1,0 +1,184 @@
+"""The WSGI adapter: ``app.wsgi_app = FootfallMiddleware(app.wsgi_app)``.
+
+It wraps ``start_response`` to add ``Set-Cookie`` headers (as Werkzeug's ``ProxyFix`` wraps
+``environ``), publishes the decision at ``environ["footfall.visit"]``, and answers
+``POST /analytics/track`` and its CORS preflight itself, so the wrapped app needs no route.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from werkzeug.wrappers import Response
+
+from footfall.errors import InvalidEvent, StoreUnavailable
+from footfall.events import MAX_BODY_BYTES, PageView, parse_track_body
+from footfall.middleware.cors import cors_headers, preflight_headers
+from footfall.middleware.tracker import RequestFacts, Tracker
+from footfall.settings import Settings
+
+__all__ = ["FootfallMiddleware", "ENVIRON_KEY"]
+
+log = logging.getLogger("footfall.middleware")
+
+ENVIRON_KEY = "footfall.visit"
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _facts(environ: dict[str, Any]) -> RequestFacts:
+    return RequestFacts(
+        method=environ.get("REQUEST_METHOD", "GET").upper(),
+        path=environ.get("PATH_INFO", "") or "/",
+        query=environ.get("QUERY_STRING", ""),
+        user_agent=environ.get("HTTP_USER_AGENT"),
+        cookie_header=environ.get("HTTP_COOKIE"),
+        referrer=environ.get("HTTP_REFERER", ""),
+    )
+
+
+def _json(body: dict[str, Any], status: int, headers: list[tuple[str, str]] | None = None) -> Response:
+    return Response(json.dumps(body), status=status, headers=headers or [], mimetype="application/json")
+
+
+class FootfallMiddleware:
+    """Session-tracking WSGI middleware.
+
+    For every request that is not excluded (``OPTIONS``/``HEAD``, ``FOOTFALL_EXCLUDE_PATHS``) and
+    not from a crawler, it decides one of the three cases of the design seed
+    (``shared/seeds/002_5b98de07f6724198.txt``), sets the cookies, keeps the active session in Redis
+    and records visits and page views in MongoDB. When Redis or MongoDB is down it fails open: the
+    wrapped app answers as usual, the loss is logged and counted.
+
+    :param wsgi_app: the WSGI application to wrap.
+    :param settings: footfall's settings; read from ``FOOTFALL_*`` variables when ``None``.
+    :param tracker: a ready :class:`Tracker` (tests, or sharing one between apps); built from
+        ``settings`` when ``None``.
+    :param clock: returns the current UTC datetime (tests pass a simulated clock).
+    :raises ConfigurationError: no ``FOOTFALL_SECRET_KEY``, or no Redis/MongoDB URL.
+    """
+
+    def __init__(
+        self,
+        wsgi_app: WSGIApp,
+        settings: Settings | None = None,
+        *,
+        tracker: Tracker | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.wsgi_app = wsgi_app
+        if tracker is None:
+            from footfall.stores import build_tracker
+
+            tracker = build_tracker(settings or Settings.from_env())
+        self.tracker = tracker
+        self.settings = tracker.settings
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        facts = _facts(environ)
+        if facts.path == self.settings.track_path:
+            return self._track(environ, facts)(environ, start_response)
+        if self.tracker.classify(facts) != "tracked":
+            return self.wsgi_app(environ, start_response)
+
+        now = self._clock()
+        visit = self.tracker.resolve(facts, site=self.settings.default_site, now=now)
+        environ[ENVIRON_KEY] = visit
+        if visit is None:
+            return self.wsgi_app(environ, start_response)
+        cookie_headers = [("Set-Cookie", value) for value in self.tracker.cookies.set_cookie_headers(visit)]
+
+        def tracking_start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if self.settings.server_pageviews and facts.method == "GET":
+                self._record_server_page_view(status, headers, facts, visit)
+            return start_response(status, list(headers) + cookie_headers, exc_info)
+
+        return self.wsgi_app(environ, tracking_start_response)
+
+    def _record_server_page_view(
+        self, status: str, headers: list[tuple[str, str]], facts: RequestFacts, visit: Any
+    ) -> None:
+        if not status.startswith("2"):
+            return
+        content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+        if not content_type.lower().startswith("text/html"):
+            return
+        view = PageView(
+            event_id=str(uuid.uuid4()), site=self.settings.default_site, session_id=visit.session_id,
+            visitor_id=visit.visitor_id, ts=visit.at, path=facts.path, query=facts.query,
+            referrer=facts.referrer, title="", user_agent=facts.user_agent or "",
+        )
+        try:
+            self.tracker.record_page_view(view)
+        except StoreUnavailable as exc:
+            log.warning("server-side page view of %s not recorded: %s", facts.path, exc)
+
+    def _track(self, environ: dict[str, Any], facts: RequestFacts) -> Response:
+        """Answer the track endpoint.
+
+        :raise 400: malformed JSON, missing/unknown ``eventType``, bad ``path`` (JSON ``error``).
+        :raise 403: a preflight from an origin not in ``FOOTFALL_CORS_ORIGINS``.
+        :raise 405: a method other than ``POST`` or ``OPTIONS``.
+        :raise 413: a body over 16 KiB.
+        :raise 503: Redis or MongoDB did not take the event (it is counted; the client may retry
+            with the same ``event_id``).
+        """
+        origin = environ.get("HTTP_ORIGIN")
+        if facts.method == "OPTIONS":
+            allowed = preflight_headers(origin, self.settings.cors_origins)
+            if allowed is None:
+                return _json({"error": f"origin {origin!r} is not in FOOTFALL_CORS_ORIGINS"}, 403)
+            return Response(status=204, headers=allowed)
+        cors = cors_headers(origin, self.settings.cors_origins)
+        if facts.method != "POST":
+            return _json({"error": f"{facts.method} is not allowed here; POST a JSON event"}, 405,
+                         cors + [("Allow", "POST, OPTIONS")])
+        try:
+            body = _read_body(environ)
+            event = parse_track_body(body, default_site=self.settings.default_site)
+        except InvalidEvent as exc:
+            return _json({"error": exc.message}, exc.status, cors)
+        if self.tracker.is_crawler(facts.user_agent):
+            return _json({"status": "ignored", "reason": "crawler or missing User-Agent"}, 200, cors)
+
+        now = self._clock()
+        visit_facts = RequestFacts("POST", event.path, event.query, facts.user_agent, facts.cookie_header,
+                                   event.referrer)
+        visit = self.tracker.resolve(visit_facts, site=event.site, now=now)
+        if visit is None:
+            return _json({"error": "session store unavailable; event not recorded, retry later"}, 503, cors)
+        environ[ENVIRON_KEY] = visit
+        headers = cors + [("Set-Cookie", v) for v in self.tracker.cookies.set_cookie_headers(visit)]
+        try:
+            self.tracker.record_page_view(self.tracker.page_view_from_event(event, visit, facts.user_agent or ""))
+        except StoreUnavailable as exc:
+            log.warning("page view not recorded: %s", exc)
+            return _json({"error": "event store unavailable; event not recorded, retry later"}, 503, headers)
+        return _json({"status": "recorded"}, 200, headers)
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """Read at most 16 KiB + 1 byte of the request body.
+
+    :raises InvalidEvent: 413 when ``Content-Length`` or the body itself is over 16 KiB, 400 when
+        ``Content-Length`` is malformed.
+    """
+    raw_length = environ.get("CONTENT_LENGTH") or ""
+    stream = environ["wsgi.input"]
+    if raw_length:
+        try:
+            length = int(raw_length)
+        except ValueError:
+            raise InvalidEvent(f"Content-Length {raw_length!r} is not a number") from None
+        if length > MAX_BODY_BYTES:
+            raise InvalidEvent(f"body is {length} bytes; at most {MAX_BODY_BYTES} are accepted", status=413)
+        return bytes(stream.read(length))
+    if environ.get("wsgi.input_terminated"):
+        return bytes(stream.read(MAX_BODY_BYTES + 1))
+    return b""

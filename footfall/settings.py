@@ -1,0 +1,152 @@
+"""One :class:`Settings` object, built from ``FOOTFALL_*`` environment variables.
+
+Every setting is documented in the README's "Settings" table; the names here are the contract other
+tools are written against, so they never change silently.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from footfall.errors import ConfigurationError
+
+__all__ = ["Settings", "DEFAULT_EXCLUDE_PATHS"]
+
+DEFAULT_EXCLUDE_PATHS: tuple[str, ...] = ("/static/", "/favicon.ico", "/robots.txt")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigurationError(f"{name}={raw!r} is not a boolean (use true or false)")
+
+
+def _parse_seconds(name: str, raw: str) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a whole number of seconds") from None
+    if value <= 0:
+        raise ConfigurationError(f"{name}={value} must be a positive number of seconds")
+    return value
+
+
+def _parse_list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """footfall's configuration. Build it with :meth:`from_env` or pass fields directly in tests.
+
+    Durations are integer seconds. ``secret_key`` signs both cookies with itsdangerous;
+    ``secret_key_fallbacks`` are older keys still accepted when verifying (key rotation, as Django's
+    and Flask's ``SECRET_KEY_FALLBACKS``), never used to sign.
+
+    .. warning:: ``cookie_secure=False`` sends the cookies over plain http, where anyone on the path
+       can read and replay them. Only for local development.
+    """
+
+    secret_key: str | None = None
+    secret_key_fallbacks: tuple[str, ...] = ()
+    cookie_secure: bool = True
+    session_cookie_name: str = "session"
+    visitor_cookie_name: str = "visitor_id"
+    session_ttl: int = 30 * 60  # seconds
+    visitor_ttl: int = 365 * 24 * 60 * 60  # seconds
+    exclude_paths: tuple[str, ...] = DEFAULT_EXCLUDE_PATHS
+    server_pageviews: bool = False
+    default_site: str = "default"
+    cors_origins: tuple[str, ...] = ()
+    admin_token: str | None = None
+    redis_url: str | None = None
+    mongodb_uri: str | None = None
+    redis_socket_timeout: float = 0.1  # seconds
+    data_dir: str = ".footfall"
+    track_path: str = "/analytics/track"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every ``FOOTFALL_*`` variable; unset ones keep their defaults.
+
+        :param environ: the mapping to read, ``os.environ`` when ``None``.
+        :return: a frozen :class:`Settings`.
+        :raises ConfigurationError: a variable is present but malformed (the message names it).
+        """
+        env = os.environ if environ is None else environ
+        kwargs: dict[str, Any] = {}
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value if value not in (None, "") else None
+
+        if (raw := get("FOOTFALL_SECRET_KEY")) is not None:
+            kwargs["secret_key"] = raw
+        if (raw := get("FOOTFALL_SECRET_KEY_FALLBACKS")) is not None:
+            kwargs["secret_key_fallbacks"] = _parse_list(raw)
+        if (raw := get("FOOTFALL_COOKIE_SECURE")) is not None:
+            kwargs["cookie_secure"] = _parse_bool("FOOTFALL_COOKIE_SECURE", raw)
+        if (raw := get("FOOTFALL_SESSION_COOKIE_NAME")) is not None:
+            kwargs["session_cookie_name"] = raw
+        if (raw := get("FOOTFALL_VISITOR_COOKIE_NAME")) is not None:
+            kwargs["visitor_cookie_name"] = raw
+        if (raw := get("FOOTFALL_SESSION_TTL")) is not None:
+            kwargs["session_ttl"] = _parse_seconds("FOOTFALL_SESSION_TTL", raw)
+        if (raw := get("FOOTFALL_VISITOR_TTL")) is not None:
+            kwargs["visitor_ttl"] = _parse_seconds("FOOTFALL_VISITOR_TTL", raw)
+        if (raw := env.get("FOOTFALL_EXCLUDE_PATHS")) is not None:
+            kwargs["exclude_paths"] = _parse_list(raw)
+        if (raw := get("FOOTFALL_SERVER_PAGEVIEWS")) is not None:
+            kwargs["server_pageviews"] = _parse_bool("FOOTFALL_SERVER_PAGEVIEWS", raw)
+        if (raw := get("FOOTFALL_DEFAULT_SITE")) is not None:
+            kwargs["default_site"] = raw
+        if (raw := get("FOOTFALL_CORS_ORIGINS")) is not None:
+            origins = _parse_list(raw)
+            if "*" in origins:
+                raise ConfigurationError(
+                    "FOOTFALL_CORS_ORIGINS may not contain '*': the track endpoint answers with "
+                    "credentials, and the CORS standard forbids '*' with credentials; list exact origins"
+                )
+            kwargs["cors_origins"] = tuple(o.rstrip("/") for o in origins)
+        if (raw := get("FOOTFALL_ADMIN_TOKEN")) is not None:
+            kwargs["admin_token"] = raw
+        if (raw := get("FOOTFALL_REDIS_URL")) is not None:
+            kwargs["redis_url"] = raw
+        if (raw := get("FOOTFALL_MONGODB_URI")) is not None:
+            kwargs["mongodb_uri"] = raw
+        if (raw := get("FOOTFALL_REDIS_SOCKET_TIMEOUT")) is not None:
+            try:
+                kwargs["redis_socket_timeout"] = float(raw)
+            except ValueError:
+                raise ConfigurationError(
+                    f"FOOTFALL_REDIS_SOCKET_TIMEOUT={raw!r} is not a number of seconds"
+                ) from None
+        if (raw := get("FOOTFALL_DATA_DIR")) is not None:
+            kwargs["data_dir"] = raw
+        return cls(**kwargs)
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """Return a copy with ``changes`` applied (a frozen dataclass cannot be edited in place)."""
+        return replace(self, **changes)
+
+    @property
+    def signing_keys(self) -> tuple[str, ...]:
+        """The current key first, then the fallbacks.
+
+        :raises ConfigurationError: no ``FOOTFALL_SECRET_KEY`` is configured.
+        """
+        if not self.secret_key:
+            raise ConfigurationError(
+                "FOOTFALL_SECRET_KEY is not set: footfall signs its cookies with it and refuses to "
+                "run unsigned (embedded mode generates one into FOOTFALL_DATA_DIR)"
+            )
+        return (self.secret_key, *self.secret_key_fallbacks)

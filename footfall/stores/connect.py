@@ -1,0 +1,54 @@
+"""Client construction for Redis and MongoDB, with the timeouts footfall's fail-open rules need."""
+
+from __future__ import annotations
+
+import redis
+from pymongo import MongoClient
+from pymongo.database import Database
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from footfall.errors import ConfigurationError
+from footfall.settings import Settings
+
+__all__ = ["redis_client", "mongo_database", "DEFAULT_DATABASE"]
+
+DEFAULT_DATABASE = "footfall"
+MONGO_SERVER_SELECTION_TIMEOUT_MS = 2000
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    """A pooled Redis client for ``FOOTFALL_REDIS_URL`` that gives up fast.
+
+    Connect and socket timeouts are ``FOOTFALL_REDIS_SOCKET_TIMEOUT`` seconds (default 0.1) and
+    nothing is retried, so a dead Redis costs a request at most about that long: redis-py's own
+    defaults (5 s timeouts, retries) would stall the wrapped app. The hiredis parser is used when
+    installed (``redis[hiredis]``).
+
+    :raises ConfigurationError: ``FOOTFALL_REDIS_URL`` is not set.
+    """
+    if not settings.redis_url:
+        raise ConfigurationError("FOOTFALL_REDIS_URL is not set")
+    return redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_socket_timeout,
+        socket_connect_timeout=settings.redis_socket_timeout,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=30,
+    )
+
+
+def mongo_database(settings: Settings, **client_options: object) -> Database:
+    """The database named in ``FOOTFALL_MONGODB_URI`` (``footfall`` when the URI names none).
+
+    The client is timezone-aware (datetimes come back as UTC-aware) and stops looking for a server
+    after 2 s, so a request or a command waits at most that long for a MongoDB that is down.
+
+    :raises ConfigurationError: ``FOOTFALL_MONGODB_URI`` is not set.
+    """
+    if not settings.mongodb_uri:
+        raise ConfigurationError("FOOTFALL_MONGODB_URI is not set")
+    options: dict[str, object] = {"tz_aware": True, "serverSelectionTimeoutMS": MONGO_SERVER_SELECTION_TIMEOUT_MS}
+    options.update(client_options)
+    client: MongoClient = MongoClient(settings.mongodb_uri, **options)
+    return client.get_database(client.get_default_database(DEFAULT_DATABASE).name)
