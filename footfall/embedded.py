@@ -17,6 +17,7 @@ The test suite uses the same functions to start its real servers.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -25,10 +26,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from footfall.errors import ConfigurationError, StoreUnavailable
 
@@ -40,7 +43,8 @@ __all__ = [
     "free_port",
     "start_redis",
     "start_mongodb",
-    "ensure_secret_key",
+    "ensure_generated_secret",
+    "running_embedded",
 ]
 
 log = logging.getLogger("footfall.embedded")
@@ -174,7 +178,7 @@ def start_redis(data_dir: Path | None, port: int | None = None) -> ServerProcess
     argv = [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "yes"]
     if data_dir is None:
         argv += ["--save", "", "--appendonly", "no"]
-        log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"footfall-redis-{port}.log"
+        log_path = Path(tempfile.gettempdir()) / f"footfall-redis-{port}.log"
     else:
         redis_dir = data_dir / "redis"
         redis_dir.mkdir(parents=True, exist_ok=True)
@@ -198,7 +202,7 @@ def start_mongodb(data_dir: Path | None, port: int | None = None) -> ServerProce
     port = port or free_port()
     if data_dir is None:
         storage = ":memory:"
-        log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"footfall-mongodb-{port}.log"
+        log_path = Path(tempfile.gettempdir()) / f"footfall-mongodb-{port}.log"
     else:
         storage_dir = data_dir / "mongodb"
         storage_dir.mkdir(parents=True, exist_ok=True)
@@ -211,63 +215,115 @@ def start_mongodb(data_dir: Path | None, port: int | None = None) -> ServerProce
     return server
 
 
-def ensure_secret_key(data_dir: Path) -> str:
-    """Read the generated cookie-signing key from ``data_dir``, creating it (256 random bits) once.
+def ensure_generated_secret(data_dir: Path, name: str) -> str:
+    """Read a generated secret (256 random bits) from ``data_dir/name``, creating it once.
 
-    Only for the embedded default: the file is created with mode 0600 and the caller warns.
+    Only for the embedded default (cookie-signing key, admin token): the file is created with mode
+    0600 and the caller warns that it was used.
     """
-    path = data_dir / "secret_key"
+    path = data_dir / name
     data_dir.mkdir(parents=True, exist_ok=True)
     if path.exists():
         return path.read_text().strip()
-    key = secrets.token_urlsafe(32)
+    value = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
-        out.write(key + "\n")
-    return key
+        out.write(value + "\n")
+    return value
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), 0.5):
+            return True
+    except OSError:
+        return False
+
+
+def running_embedded(data_dir: Path, name: str) -> str | None:
+    """The URL of an embedded ``name`` server another footfall process runs on ``data_dir``, if any.
+
+    Two servers must never open the same data files, so ``footfall stats`` run beside
+    ``footfall serve`` uses the running one. Its owner records ``{"url", "port", "pid"}`` in
+    ``data_dir/name.json`` and removes the file when it stops it.
+    """
+    try:
+        info = json.loads((data_dir / f"{name}.json").read_text())
+        url, port, pid = str(info["url"]), int(info["port"]), int(info["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return url if _pid_alive(pid) and _listening(port) else None
 
 
 class EmbeddedServers:
     """Start the stores footfall was not given, and stop them on exit.
 
     Use as a context manager around the process's work. On entry, for each of
-    ``FOOTFALL_REDIS_URL`` / ``FOOTFALL_MONGODB_URI`` missing from ``environ`` it starts a server,
-    logs that it did, and writes the URL back into ``environ`` (so forked gunicorn workers see it).
-    Without ``FOOTFALL_SECRET_KEY`` it generates one into the data dir and warns, when at least one
-    store is embedded; otherwise it raises :class:`ConfigurationError`.
+    ``FOOTFALL_REDIS_URL`` / ``FOOTFALL_MONGODB_URI`` missing from ``environ`` it reuses the embedded
+    server another footfall process runs on the same data dir, or starts one; logs which; and writes
+    the URL into ``environ`` (so forked gunicorn workers see it). When at least one store is
+    embedded, a missing ``FOOTFALL_SECRET_KEY`` or ``FOOTFALL_ADMIN_TOKEN`` is generated into the
+    data dir with a warning; with no store embedded a missing secret key is a
+    :class:`ConfigurationError` when ``require_secret_key``.
 
     :param data_dir: ``FOOTFALL_DATA_DIR``.
     :param environ: the environment to read and update, ``os.environ`` by default.
+    :param require_secret_key: whether this command signs cookies (``serve``) and so needs a key.
     """
 
-    def __init__(self, data_dir: str | Path, environ: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: str | Path, environ: dict[str, str] | None = None, *, require_secret_key: bool = True
+    ) -> None:
         self.data_dir = Path(data_dir)
-        self.environ = os.environ if environ is None else environ
+        self.environ: Any = os.environ if environ is None else environ
+        self.require_secret_key = require_secret_key
         self.servers: list[ServerProcess] = []
+        self.embedded = False
+
+    def _ensure(self, name: str, variable: str, start: Any, label: str) -> None:
+        if self.environ.get(variable):
+            return
+        self.embedded = True
+        url = running_embedded(self.data_dir, name)
+        if url:
+            log.warning("%s is unset: using the embedded %s already running at %s", variable, label, url)
+        else:
+            server = start(self.data_dir)
+            self.servers.append(server)
+            url = server.url
+            pid = server.process.pid if server.process else 0
+            (self.data_dir / f"{name}.json").write_text(json.dumps({"url": url, "port": server.port, "pid": pid}))
+            log.warning("%s is unset: started an embedded %s at %s (data in %s)", variable, label, url,
+                        self.data_dir / name)
+        self.environ[variable] = url
 
     def __enter__(self) -> EmbeddedServers:
         try:
-            if not self.environ.get("FOOTFALL_REDIS_URL"):
-                server = start_redis(self.data_dir)
-                self.servers.append(server)
-                self.environ["FOOTFALL_REDIS_URL"] = server.url
-                log.warning("FOOTFALL_REDIS_URL is unset: started an embedded Redis at %s (data in %s)",
-                            server.url, self.data_dir / "redis")
-            if not self.environ.get("FOOTFALL_MONGODB_URI"):
-                server = start_mongodb(self.data_dir)
-                self.servers.append(server)
-                self.environ["FOOTFALL_MONGODB_URI"] = server.url
-                log.warning("FOOTFALL_MONGODB_URI is unset: started an embedded MongoDB-wire server "
-                            "(SecantusDB) at %s (data in %s)", server.url, self.data_dir / "mongodb")
-            if not self.environ.get("FOOTFALL_SECRET_KEY"):
-                if not self.servers:
+            self._ensure("redis", "FOOTFALL_REDIS_URL", start_redis, "Redis")
+            self._ensure("mongodb", "FOOTFALL_MONGODB_URI", start_mongodb, "MongoDB-wire server (SecantusDB)")
+            if not self.environ.get("FOOTFALL_SECRET_KEY") and self.require_secret_key:
+                if not self.embedded:
                     raise ConfigurationError(
                         "FOOTFALL_SECRET_KEY is not set; outside the embedded default footfall refuses "
                         "to start without it"
                     )
-                self.environ["FOOTFALL_SECRET_KEY"] = ensure_secret_key(self.data_dir)
-                log.warning("FOOTFALL_SECRET_KEY is unset: using the key generated in %s; set your own "
-                            "before production", self.data_dir / "secret_key")
+                self.environ["FOOTFALL_SECRET_KEY"] = ensure_generated_secret(self.data_dir, "secret_key")
+                log.warning("FOOTFALL_SECRET_KEY is unset: signing cookies with the key generated in %s; "
+                            "set your own before production", self.data_dir / "secret_key")
+            if not self.environ.get("FOOTFALL_ADMIN_TOKEN") and self.embedded:
+                self.environ["FOOTFALL_ADMIN_TOKEN"] = ensure_generated_secret(self.data_dir, "admin_token")
+                log.warning("FOOTFALL_ADMIN_TOKEN is unset: the read API takes the token generated in %s",
+                            self.data_dir / "admin_token")
         except BaseException:
             self.stop()
             raise
@@ -282,5 +338,7 @@ class EmbeddedServers:
         """Stop every server this object started, newest first."""
         while self.servers:
             server = self.servers.pop()
-            log.info("stopping embedded %s", server.name)
+            log.warning("stopping the embedded %s", server.name)
             server.stop()
+            with contextlib.suppress(OSError):
+                (self.data_dir / f"{server.name}.json").unlink()

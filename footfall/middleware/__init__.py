@@ -1,0 +1,13 @@
+"""Session-tracking middleware: the sans-I/O case decision and the WSGI adapter.
+
+Two lines wrap a Flask app::
+
+    from footfall.middleware import FootfallMiddleware
+    app.wsgi_app = FootfallMiddleware(app.wsgi_app)
+"""
+
+from footfall.middleware.core import Case, Identity, SessionClaim, Visit
+from footfall.middleware.flask_helpers import current_visit
+from footfall.middleware.wsgi import ENVIRON_KEY, FootfallMiddleware
+
+__all__ = ["Case", "ENVIRON_KEY", "FootfallMiddleware", "Identity", "SessionClaim", "Visit", "current_visit"]

@@ -134,6 +134,11 @@ class Tracker:
             user_agent=user_agent,
         )
 
+    def close(self) -> None:
+        """Close the Redis connection pool and the MongoDB client (at shutdown, in tests)."""
+        self.sessions.client.close()
+        self.recorder.db.client.close()
+
     def record_page_view(self, view: PageView) -> None:
         """Store a page view.
 

@@ -1,0 +1,57 @@
+"""The Flask application factory: footfall's own API, wrapped by footfall's own middleware."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import Flask, jsonify
+from pymongo.database import Database
+from werkzeug.exceptions import HTTPException
+
+from footfall.middleware.tracker import Tracker
+from footfall.middleware.wsgi import FootfallMiddleware
+from footfall.settings import Settings
+
+__all__ = ["create_app", "FootfallState", "EXTENSION_KEY"]
+
+EXTENSION_KEY = "footfall"
+API_PREFIX = "/analytics/"
+
+
+@dataclass(frozen=True)
+class FootfallState:
+    """What the blueprint needs, kept at ``app.extensions["footfall"]``."""
+
+    settings: Settings
+    tracker: Tracker
+    db: Database
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build footfall's Flask app: ``/analytics/stats``, ``/analytics/health`` and, through the
+    middleware that wraps it, ``POST /analytics/track``.
+
+    :param settings: footfall's settings; read from ``FOOTFALL_*`` variables when ``None``.
+    :return: the Flask app (its ``wsgi_app`` is wrapped by :class:`FootfallMiddleware`).
+    :raises ConfigurationError: no secret key, Redis URL or MongoDB URI.
+    """
+    from footfall.analytics_api.routes import blueprint
+    from footfall.stores import build_tracker
+
+    settings = settings or Settings.from_env()
+    if API_PREFIX not in settings.exclude_paths:  # reading the dashboard is not a visit
+        settings = settings.with_overrides(exclude_paths=(*settings.exclude_paths, API_PREFIX))
+    tracker = build_tracker(settings)
+    app = Flask("footfall")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions[EXTENSION_KEY] = FootfallState(settings, tracker, tracker.recorder.db)
+    app.register_blueprint(blueprint)
+
+    @app.errorhandler(HTTPException)
+    def json_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+        return jsonify(error=exc.description), exc.code
+
+    app.wsgi_app = FootfallMiddleware(app.wsgi_app, tracker=tracker)  # type: ignore[method-assign]
+    logging.getLogger("footfall").setLevel(logging.INFO)
+    return app

@@ -1,0 +1,115 @@
+"""The read API: ``GET /analytics/stats`` and ``GET /analytics/health`` (admin token)."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+from pymongo.errors import PyMongoError
+
+from footfall.dashboard_queries import day_range, summarize
+from footfall.errors import StoreUnavailable
+
+__all__ = ["blueprint", "require_admin"]
+
+blueprint = Blueprint("analytics", __name__, url_prefix="/analytics")
+
+F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
+_SITE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
+
+
+def _state() -> Any:
+    return current_app.extensions["footfall"]
+
+
+def _error(message: str, status: int) -> ResponseReturnValue:
+    return jsonify(error=message), status
+
+
+def require_admin(view: F) -> F:
+    """Require ``Authorization: Bearer $FOOTFALL_ADMIN_TOKEN``, compared in constant time.
+
+    :raise 401: no bearer token (with ``WWW-Authenticate: Bearer``, RFC 6750 §3).
+    :raise 403: a wrong token, or no ``FOOTFALL_ADMIN_TOKEN`` configured (read endpoints stay shut).
+    """
+
+    @wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            body, status = _error("missing admin token: send Authorization: Bearer <FOOTFALL_ADMIN_TOKEN>", 401)
+            return body, status, {"WWW-Authenticate": 'Bearer realm="footfall"'}
+        expected = _state().settings.admin_token
+        if not expected:
+            return _error("read endpoints are disabled: FOOTFALL_ADMIN_TOKEN is not configured", 403)
+        if not hmac.compare_digest(token.strip().encode(), expected.encode()):
+            return _error("wrong admin token", 403)
+        return view(*args, **kwargs)
+
+    return cast(F, guarded)
+
+
+def _parse_day(name: str) -> date | None:
+    """Read query parameter ``name`` as ``YYYY-MM-DD``; ``None`` when absent.
+
+    :raises ValueError: malformed (the message names the parameter and the value).
+    """
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        if len(raw) != 10:
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a date YYYY-MM-DD, got {raw[:40]!r}") from None
+
+
+@blueprint.get("/stats")
+@require_admin
+def stats() -> ResponseReturnValue:
+    """Total visits, unique visitors and page views for inclusive UTC days.
+
+    Query: ``start``, ``end`` (``YYYY-MM-DD``, default today), ``site`` (default: all sites).
+
+    :raise 400: a malformed date or site, or ``end`` before ``start``.
+    :raise 401/403: see :func:`require_admin`.
+    :raise 503: MongoDB did not answer.
+    """
+    site = request.args.get("site") or None
+    if site is not None and not _SITE_RE.match(site):
+        return _error(f"site must be 1-100 letters, digits and . _ : -, got {site[:40]!r}", 400)
+    try:
+        days = day_range(_parse_day("start"), _parse_day("end"), datetime.now(UTC).date())
+    except ValueError as exc:
+        return _error(str(exc), 400)
+    try:
+        counts = summarize(_state().db, days.start, days.end, site)
+    except StoreUnavailable as exc:
+        return _error(str(exc), 503)
+    return jsonify(**counts, start=days.first.isoformat(), end=days.last.isoformat(), site=site)
+
+
+@blueprint.get("/health")
+@require_admin
+def health() -> ResponseReturnValue:
+    """Whether Redis and MongoDB answer, and this process's failure counts since start.
+
+    Answers 200 when both stores answer, else 503, with the same JSON body:
+    ``{"redis": bool, "mongodb": bool, "counters": {"visits_unresolved", "records_failed"}}``.
+    """
+    state = _state()
+    redis_ok = state.tracker.sessions.ping()
+    try:
+        mongodb_ok = bool(state.db.command("ping").get("ok"))
+    except PyMongoError:
+        mongodb_ok = False
+    body = {"redis": redis_ok, "mongodb": mongodb_ok, "counters": state.tracker.counters.snapshot()}
+    return jsonify(body), 200 if redis_ok and mongodb_ok else 503

@@ -1,0 +1,160 @@
+"""The ``footfall`` command (click): ``serve``, ``stats`` and ``import-log``.
+
+Each command starts the embedded Redis and MongoDB-wire servers for whichever of
+``FOOTFALL_REDIS_URL`` / ``FOOTFALL_MONGODB_URI`` is unset (see :mod:`footfall.embedded`) and stops
+them when it exits, on Ctrl-C and SIGTERM too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from footfall.embedded import EmbeddedServers
+from footfall.errors import FootfallError
+from footfall.settings import Settings
+
+__all__ = ["main"]
+
+log = logging.getLogger("footfall.cli")
+
+
+@contextlib.contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """Turn SIGTERM into :class:`SystemExit` so ``finally`` blocks (stopping servers) run."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _stores(require_secret_key: bool) -> Iterator[Settings]:
+    """Embedded servers as needed, then the settings read from the (completed) environment."""
+    data_dir = os.environ.get("FOOTFALL_DATA_DIR") or ".footfall"
+    try:
+        with _sigterm_exits(), EmbeddedServers(data_dir, require_secret_key=require_secret_key):
+            yield Settings.from_env()
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+def main(log_level: str) -> None:
+    """footfall: true total visits versus unique visitors for your site."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="gunicorn worker processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Run footfall's API (and POST /analytics/track) under gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    with _stores(require_secret_key=True) as settings:
+        settings.signing_keys  # noqa: B018 - refuse to start without a key, before forking
+
+        class FootfallApplication(BaseApplication):  # type: ignore[misc]
+            def load_config(self) -> None:
+                self.cfg.set("bind", f"{host}:{port}")
+                self.cfg.set("workers", workers)
+                self.cfg.set("worker_class", "gthread")
+                self.cfg.set("threads", 8)
+                self.cfg.set("graceful_timeout", 10)
+                self.cfg.set("accesslog", None)
+
+            def load(self) -> Any:  # runs in each worker, after the fork: no client crosses it
+                from footfall.analytics_api import create_app
+
+                return create_app(Settings.from_env())
+
+        click.echo(f"footfall serving on http://{host}:{port} (POST /analytics/track, GET /analytics/stats)",
+                   err=True)
+        FootfallApplication().run()
+
+
+def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date YYYY-MM-DD") from None
+
+
+@main.command()
+@click.option("--start", callback=_parse_date, help="First UTC day, YYYY-MM-DD (default today).")
+@click.option("--end", callback=_parse_date, help="Last UTC day, inclusive (default today).")
+@click.option("--site", default=None, help="One site (default: all sites).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, as GET /analytics/stats answers.")
+def stats(start: date | None, end: date | None, site: str | None, as_json: bool) -> None:
+    """Print total visits, unique visitors and page views for a range of days."""
+    from footfall.dashboard_queries import day_range, summarize
+    from footfall.stores.connect import mongo_database
+
+    try:
+        days = day_range(start, end, datetime.now(UTC).date())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    with _stores(require_secret_key=False) as settings:
+        try:
+            counts = summarize(mongo_database(settings), days.start, days.end, site)
+        except FootfallError as exc:
+            raise click.ClickException(str(exc)) from exc
+    result = {**counts, "start": days.first.isoformat(), "end": days.last.isoformat(), "site": site}
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{days.first} .. {days.last}  site: {site or 'all sites'}")
+    click.echo(f"  total visits     {counts['total_visits']:>10}")
+    click.echo(f"  unique visitors  {counts['unique_visitors']:>10}")
+    click.echo(f"  page views       {counts['page_views']:>10}")
+
+
+@main.command("import-log")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--site", default=None, help="Site the log belongs to (default FOOTFALL_DEFAULT_SITE).")
+@click.option("--format", "log_format", default="combined", show_default=True,
+              type=click.Choice(["combined"]), help="Access-log format (Apache/nginx combined).")
+@click.option("--include-bots", is_flag=True, help="Count crawlers and requests with no User-Agent too.")
+def import_log(path: Path, site: str | None, log_format: str, include_bots: bool) -> None:
+    """Import an Apache/nginx combined-format access log through the same case decision."""
+    from footfall import importer
+    from footfall.stores.connect import mongo_database
+
+    with _stores(require_secret_key=False) as settings:
+        db = mongo_database(settings)
+        kwargs: dict[str, Any] = {"site": site or settings.default_site, "session_ttl": settings.session_ttl,
+                                  "include_bots": include_bots, "log_format": log_format}
+        try:
+            if sys.stderr.isatty():
+                with click.progressbar(length=importer.progress_total(path), label="importing",
+                                       file=sys.stderr) as bar:
+                    summary = importer.import_log(path, db, progress=bar.update, **kwargs)
+            else:
+                summary = importer.import_log(path, db, **kwargs)
+        except FootfallError as exc:
+            raise click.ClickException(str(exc)) from exc
+    for key, value in summary.as_dict().items():
+        click.echo(f"{key.replace('_', ' '):<20} {value:>10}")
