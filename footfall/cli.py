@@ -149,7 +149,7 @@ def import_log(path: Path, site: str | None, log_format: str, include_bots: bool
                                   "include_bots": include_bots, "log_format": log_format}
         try:
             if sys.stderr.isatty():
-                with click.progressbar(length=importer.progress_total(path), label="importing",
+                with click.progressbar(length=importer.log_size(path), label="importing",
                                        file=sys.stderr) as bar:
                     summary = importer.import_log(path, db, progress=bar.update, **kwargs)
             else:
