@@ -18,7 +18,6 @@ import pytest
 import requests
 
 from footfall.embedded import free_port
-
 from tests.conftest import with_database
 
 BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"

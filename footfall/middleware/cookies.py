@@ -75,7 +75,12 @@ class CookieCodec:
         """
         if not cookie_header:
             return Identity(None, None)
-        cookies = parse_cookie(cookie_header)
+        try:
+            cookies = parse_cookie(cookie_header)
+        except UnicodeError:
+            # Werkzeug decodes the header as UTF-8 and raises on other bytes (a forged cookie, or
+            # another application's). footfall's own values are ASCII: drop the rest, never fail.
+            cookies = parse_cookie(cookie_header.encode("ascii", "ignore").decode("ascii"))
         return Identity(
             visitor_id=self._verify(self._visitor_signer, cookies.get(self._visitor_name)),
             session_id=self._verify(self._session_signer, cookies.get(self._session_name)),

@@ -85,6 +85,7 @@ class FootfallMiddleware:
         if facts.path == self.settings.track_path:
             return self._track(environ, facts)(environ, start_response)
         if self.tracker.classify(facts) != "tracked":
+            environ[ENVIRON_KEY] = None
             return self.wsgi_app(environ, start_response)
 
         now = self._clock()
@@ -100,6 +101,10 @@ class FootfallMiddleware:
             return start_response(status, list(headers) + cookie_headers, exc_info)
 
         return self.wsgi_app(environ, tracking_start_response)
+
+    def close(self) -> None:
+        """Close the store clients (at shutdown, in tests)."""
+        self.tracker.close()
 
     def _record_server_page_view(
         self, status: str, headers: list[tuple[str, str]], facts: RequestFacts, visit: Any
@@ -156,7 +161,8 @@ class FootfallMiddleware:
         environ[ENVIRON_KEY] = visit
         headers = cors + [("Set-Cookie", v) for v in self.tracker.cookies.set_cookie_headers(visit)]
         try:
-            self.tracker.record_page_view(self.tracker.page_view_from_event(event, visit, facts.user_agent or ""))
+            view = self.tracker.page_view_from_event(event, visit, facts.user_agent or "")
+            self.tracker.record_page_view(view)
         except StoreUnavailable as exc:
             log.warning("page view not recorded: %s", exc)
             return _json({"error": "event store unavailable; event not recorded, retry later"}, 503, headers)
@@ -167,7 +173,7 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     """Read at most 16 KiB + 1 byte of the request body.
 
     :raises InvalidEvent: 413 when ``Content-Length`` or the body itself is over 16 KiB, 400 when
-        ``Content-Length`` is malformed.
+        ``Content-Length`` is malformed or negative.
     """
     raw_length = environ.get("CONTENT_LENGTH") or ""
     stream = environ["wsgi.input"]
@@ -176,6 +182,8 @@ def _read_body(environ: dict[str, Any]) -> bytes:
             length = int(raw_length)
         except ValueError:
             raise InvalidEvent(f"Content-Length {raw_length!r} is not a number") from None
+        if length < 0:  # read(-1) would read to the end of the stream, past any limit
+            raise InvalidEvent(f"Content-Length {length} is negative")
         if length > MAX_BODY_BYTES:
             raise InvalidEvent(f"body is {length} bytes; at most {MAX_BODY_BYTES} are accepted", status=413)
         return bytes(stream.read(length))

@@ -1,0 +1,270 @@
+"""``POST /analytics/track``, answered by the middleware itself: recording, idempotency, every 4xx,
+CORS with credentials; and server-side page views (``server_pageviews=True``)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from footfall.events import MAX_BODY_BYTES
+from footfall.middleware.core import Case
+
+ALLOWED_ORIGIN = "https://shop.example"  # the ``settings`` fixture's CORS origin
+OTHER_ORIGIN = "https://evil.example"
+GOOGLEBOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+PAGE_VIEW = {"eventType": "page_view", "path": "/x", "referrer": "https://ref.example/", "title": "X",
+             "site": "shop"}
+
+
+def assert_untouched(redis_client, mongo_db) -> None:
+    assert redis_client.dbsize() == 0
+    assert mongo_db.sessions.count_documents({}) == 0
+    assert mongo_db.page_views.count_documents({}) == 0
+
+
+def test_page_view_is_recorded(site, cookies_of, redis_client, mongo_db, clock) -> None:
+    response = site.track(PAGE_VIEW)
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "recorded"}
+    assert response.mimetype == "application/json"
+    assert set(cookies_of(response)) == {"session", "visitor_id"}
+    assert site.seen == [], "the wrapped app never sees the track endpoint"
+
+    [view] = mongo_db.page_views.find()
+    [session] = mongo_db.sessions.find()
+    assert view["session_id"] == session["_id"]
+    assert view["visitor_id"] == session["visitor_id"]
+    assert (view["site"], view["path"], view["query"]) == ("shop", "/x", "")
+    assert (view["referrer"], view["title"], view["ts"]) == ("https://ref.example/", "X", clock())
+    assert (session["site"], session["page_views"], session["entry_path"]) == ("shop", 1, "/x")
+    assert redis_client.exists(f"footfall:session:{session['_id']}") == 1
+
+
+def test_event_type_spelling_and_absolute_url(site, mongo_db) -> None:
+    body = {"event_type": "page_view", "path": "https://shop.example/cart?utm_source=mail#top"}
+    assert site.track(body).status_code == 200
+    [view] = mongo_db.page_views.find()
+    assert (view["path"], view["query"], view["site"]) == ("/cart", "utm_source=mail", "default")
+
+
+def test_track_events_share_the_page_session(site, mongo_db, clock, cookies_of) -> None:
+    site.client.get("/")
+    page_visit = site.last_visit
+    clock.advance(5)
+    response = site.track({"eventType": "page_view", "path": "/"})
+    assert response.status_code == 200
+    assert set(cookies_of(response)) == {"session"}, "same session: only the session cookie"
+    [view] = mongo_db.page_views.find()
+    assert (view["session_id"], view["visitor_id"]) == (page_visit.session_id, page_visit.visitor_id)
+    assert mongo_db.sessions.count_documents({}) == 1
+
+
+def test_same_event_id_three_times_is_stored_once(site, mongo_db) -> None:
+    body = {**PAGE_VIEW, "event_id": str(uuid.uuid4())}
+    for _ in range(3):
+        assert site.track(body).get_json() == {"status": "recorded"}
+    assert mongo_db.page_views.count_documents({}) == 1
+    [session] = mongo_db.sessions.find()
+    assert session["page_views"] == 1, "a retry is not counted into the session again"
+
+
+def test_different_event_ids_are_stored_separately(site, mongo_db) -> None:
+    for _ in range(3):
+        site.track({**PAGE_VIEW, "event_id": str(uuid.uuid4())})
+    assert mongo_db.page_views.count_documents({}) == 3
+    assert mongo_db.sessions.find_one()["page_views"] == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error_mentions"),
+    [
+        pytest.param(b"{not json", 400, "JSON", id="malformed JSON"),
+        pytest.param(b"", 400, "JSON", id="empty body"),
+        pytest.param(b"\xff\xfe\x00", 400, "JSON", id="not UTF-8"),
+        pytest.param([1, 2], 400, "object", id="JSON array instead of object"),
+        pytest.param({"path": "/x"}, 400, "eventType", id="missing eventType"),
+        pytest.param({"eventType": "purchase", "path": "/x"}, 400, "eventType", id="unknown eventType"),
+        pytest.param({"eventType": ["page_view"], "path": "/x"}, 400, "eventType", id="non-string eventType"),
+        pytest.param({"eventType": "page_view"}, 400, "path", id="missing path"),
+        pytest.param({"eventType": "page_view", "path": 42}, 400, "path", id="non-string path"),
+        pytest.param({"eventType": "page_view", "path": "x"}, 400, "path", id="relative path"),
+        pytest.param({"eventType": "page_view", "path": "javascript:alert(1)"}, 400, "path",
+                     id="non-http URL as path"),
+        pytest.param({"eventType": "page_view", "path": "/x", "title": 7}, 400, "title",
+                     id="non-string title"),
+        pytest.param({"eventType": "page_view", "path": "/x", "site": "bad site!"}, 400, "site",
+                     id="malformed site"),
+        pytest.param({"eventType": "page_view", "path": "/x", "event_id": "not-a-uuid"}, 400, "event_id",
+                     id="malformed event_id"),
+        pytest.param(b'{"eventType": "page_view", "path": "/x", "pad": "' + b"x" * MAX_BODY_BYTES + b'"}',
+                     413, "16384", id="body over 16 KiB"),
+    ],
+)
+def test_bad_input_is_rejected_and_touches_nothing(site, redis_client, mongo_db, cookies_of,
+                                                   body, status, error_mentions) -> None:
+    response = site.track(body, headers={"Origin": ALLOWED_ORIGIN})
+    assert response.status_code == status
+    assert response.mimetype == "application/json"
+    assert error_mentions in response.get_json()["error"]
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN, "the page can read the error"
+    assert cookies_of(response) == {}
+    assert_untouched(redis_client, mongo_db)
+
+
+def test_body_of_exactly_16_kib_is_accepted(site, mongo_db) -> None:
+    prefix = b'{"eventType": "page_view", "path": "/x", "pad": "'
+    body = prefix + b"x" * (MAX_BODY_BYTES - len(prefix) - 2) + b'"}'
+    assert len(body) == MAX_BODY_BYTES
+    assert site.track(body).status_code == 200
+    assert mongo_db.page_views.count_documents({}) == 1
+
+
+def test_negative_content_length_is_rejected(site, redis_client, mongo_db) -> None:
+    response = site.track(PAGE_VIEW, environ_overrides={"CONTENT_LENGTH": "-1"})
+    assert response.status_code == 400
+    assert "Content-Length" in response.get_json()["error"]
+    assert_untouched(redis_client, mongo_db)
+
+
+def test_malformed_content_length_is_rejected(site, redis_client, mongo_db) -> None:
+    response = site.track(PAGE_VIEW, environ_overrides={"CONTENT_LENGTH": "ten"})
+    assert response.status_code == 400
+    assert_untouched(redis_client, mongo_db)
+
+
+def test_chunked_body_over_16_kib_is_413(site, redis_client, mongo_db) -> None:
+    """No Content-Length (a chunked request the server has de-chunked): at most 16 KiB + 1 is read."""
+    body = json.dumps({**PAGE_VIEW, "pad": "x" * MAX_BODY_BYTES}).encode()
+    response = site.track(body, environ_overrides={"CONTENT_LENGTH": "", "wsgi.input_terminated": True})
+    assert response.status_code == 413
+    assert_untouched(redis_client, mongo_db)
+
+
+@pytest.mark.parametrize("method", [pytest.param("GET", id="GET"), pytest.param("PUT", id="PUT"),
+                                    pytest.param("DELETE", id="DELETE")])
+def test_other_methods_are_405(site, redis_client, mongo_db, method) -> None:
+    response = site.client.open("/analytics/track", method=method)
+    assert response.status_code == 405
+    assert "error" in response.get_json()
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) == {"POST", "OPTIONS"}
+    assert response.headers.getlist("Set-Cookie") == []
+    assert_untouched(redis_client, mongo_db)
+
+
+def test_cors_for_an_allowed_origin(site) -> None:
+    response = site.track(PAGE_VIEW, headers={"Origin": ALLOWED_ORIGIN})
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
+    assert response.headers["Access-Control-Allow-Credentials"] == "true"
+    assert "Origin" in response.headers["Vary"]
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [pytest.param(OTHER_ORIGIN, id="other origin"), pytest.param("https://shop.example.evil.example",
+                                                                   id="allowed origin as a prefix"),
+     pytest.param("http://shop.example", id="allowed host over http"), pytest.param(None, id="no Origin")],
+)
+def test_cors_for_other_origins_gives_no_allow_origin(site, origin) -> None:
+    headers = {"Origin": origin} if origin else {}
+    response = site.track(PAGE_VIEW, headers=headers)
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert "Access-Control-Allow-Credentials" not in response.headers
+
+
+def test_preflight_for_an_allowed_origin(site, redis_client, mongo_db) -> None:
+    response = site.client.options("/analytics/track", headers={
+        "Origin": ALLOWED_ORIGIN, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
+    assert response.headers["Access-Control-Allow-Credentials"] == "true"
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+    assert "content-type" in response.headers["Access-Control-Allow-Headers"].lower()
+    assert int(response.headers["Access-Control-Max-Age"]) > 0
+    assert response.headers.getlist("Set-Cookie") == []
+    assert site.seen == []
+    assert_untouched(redis_client, mongo_db)
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [pytest.param(OTHER_ORIGIN, id="other origin"), pytest.param(None, id="no Origin"),
+     pytest.param("null", id="opaque origin")],
+)
+def test_preflight_for_other_origins_is_403(site, redis_client, mongo_db, origin) -> None:
+    headers = {"Origin": origin} if origin else {}
+    response = site.client.options("/analytics/track", headers=headers)
+    assert response.status_code == 403
+    assert "error" in response.get_json()
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert_untouched(redis_client, mongo_db)
+
+
+def test_no_wildcard_even_for_many_origins(make_site) -> None:
+    site = make_site(cors_origins=("https://a.example", "https://b.example"))
+    for origin in ("https://a.example", "https://b.example"):
+        response = site.track(PAGE_VIEW, headers={"Origin": origin})
+        assert response.headers["Access-Control-Allow-Origin"] == origin
+    assert site.track(PAGE_VIEW, headers={"Origin": "https://c.example"}).headers.get(
+        "Access-Control-Allow-Origin") is None
+
+
+@pytest.mark.parametrize(
+    "user_agent",
+    [pytest.param(GOOGLEBOT_UA, id="crawler"), pytest.param(None, id="no User-Agent")],
+)
+def test_track_from_a_crawler_is_ignored(site, redis_client, mongo_db, user_agent) -> None:
+    response = site.track(PAGE_VIEW, client=site.new_client(user_agent))
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "ignored"
+    assert response.headers.getlist("Set-Cookie") == []
+    assert_untouched(redis_client, mongo_db)
+
+
+# Server-side page views --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "recorded"),
+    [
+        pytest.param("GET", "/page/about?ref=nav", True, id="HTML GET is a page view"),
+        pytest.param("GET", "/api/data", False, id="JSON response is not"),
+        pytest.param("GET", "/nowhere", False, id="404 HTML is not"),
+        pytest.param("POST", "/page/form", False, id="POST HTML is not"),
+        pytest.param("GET", "/static/app.css", False, id="excluded path is not"),
+    ],
+)
+def test_server_pageviews(make_site, mongo_db, clock, method, path, recorded) -> None:
+    site = make_site(server_pageviews=True)
+    response = site.client.open(path, method=method)
+    views = list(mongo_db.page_views.find())
+    if not recorded:
+        assert views == []
+        return
+    assert response.status_code == 200
+    [view] = views
+    visit = site.last_visit
+    assert (view["path"], view["query"], view["ts"]) == ("/page/about", "ref=nav", clock())
+    assert (view["session_id"], view["visitor_id"]) == (visit.session_id, visit.visitor_id)
+    [session] = mongo_db.sessions.find()
+    assert session["page_views"] == 1
+    assert (session["entry_path"], session["exit_path"]) == ("/page/about", "/page/about")
+
+
+def test_server_pageviews_off_by_default(site, mongo_db) -> None:
+    assert site.client.get("/page/about").status_code == 200
+    assert mongo_db.sessions.count_documents({}) == 1
+    assert mongo_db.page_views.count_documents({}) == 0
+
+
+def test_server_pageviews_count_into_one_session(make_site, mongo_db, clock) -> None:
+    site = make_site(server_pageviews=True)
+    for name in ("a", "b", "c"):
+        clock.advance(10)
+        site.client.get(f"/page/{name}")
+    assert [v.case for v in site.seen] == [Case.NEW_VISITOR, Case.SAME_SESSION, Case.SAME_SESSION]
+    [session] = mongo_db.sessions.find()
+    assert (session["page_views"], session["entry_path"], session["exit_path"]) == (3, "/page/a", "/page/c")
