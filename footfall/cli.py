@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -69,11 +70,16 @@ def main(log_level: str) -> None:
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="gunicorn worker processes.")
 def serve(host: str, port: int, workers: int) -> None:
-    """Run footfall's API (and POST /analytics/track) under gunicorn."""
+    """Run footfall's API (and POST /analytics/track) under gunicorn, with a drain process.
+
+    On SIGTERM or Ctrl-C, gunicorn stops taking requests first; then the drain writes every queued
+    event to MongoDB and exits; then the embedded stores stop.
+    """
     from gunicorn.app.base import BaseApplication
 
     with _stores(require_secret_key=True) as settings:
         settings.signing_keys  # noqa: B018 - refuse to start without a key, before forking
+        os.environ["FOOTFALL_INPROCESS_DRAIN"] = "false"  # the workers leave draining to the process below
 
         class FootfallApplication(BaseApplication):  # type: ignore[misc]
             def load_config(self) -> None:
@@ -89,9 +95,44 @@ def serve(host: str, port: int, workers: int) -> None:
 
                 return create_app(Settings.from_env())
 
-        click.echo(f"footfall serving on http://{host}:{port} (POST /analytics/track, GET /analytics/stats)",
-                   err=True)
-        FootfallApplication().run()
+        drain = subprocess.Popen([sys.executable, "-m", "footfall", "drain"], stdin=subprocess.DEVNULL,
+                                 start_new_session=True)  # stopped by us, after gunicorn
+        try:
+            click.echo(f"footfall serving on http://{host}:{port} (POST /analytics/track, GET /analytics/stats)",
+                       err=True)
+            FootfallApplication().run()
+        finally:
+            drain.send_signal(signal.SIGTERM)
+            try:
+                drain.wait(60)
+            except subprocess.TimeoutExpired:
+                log.error("the drain did not stop within 60 s; killing it (queued events stay in Redis)")
+                drain.kill()
+
+
+@main.command()
+@click.option("--batch-size", type=click.IntRange(1, 10000), default=None,
+              help="Events per MongoDB batch (default FOOTFALL_DRAIN_BATCH_SIZE, 500).")
+@click.option("--consumer", default=None, help="Consumer name in the Redis group (default host-pid).")
+def drain(batch_size: int | None, consumer: str | None) -> None:
+    """Move queued events from Redis to MongoDB until SIGTERM/Ctrl-C, then write what is queued."""
+    import threading
+
+    from footfall.drain import Drain
+    from footfall.stores.connect import mongo_database, redis_client
+
+    stop = threading.Event()
+    with _stores(require_secret_key=False) as settings:
+        worker = Drain(redis_client(settings, for_drain=True), mongo_database(settings), consumer=consumer,
+                       batch_size=batch_size or settings.drain_batch_size, claim_idle=settings.drain_claim_idle)
+
+        def request_stop(signum: int, frame: Any) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        log.info("drain %s running", worker.consumer)
+        worker.run(stop)
 
 
 def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:

@@ -46,7 +46,7 @@ from footfall.middleware.core import (
     session_is_active,
 )
 from footfall.stores.documents import PAGE_VIEWS, SESSIONS, page_view_document
-from footfall.stores.mongo_recorder import ensure_indexes
+from footfall.stores.mongo_writer import ensure_indexes
 
 __all__ = [
     "ASSET_EXTENSIONS",

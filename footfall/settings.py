@@ -31,12 +31,13 @@ def _parse_bool(name: str, raw: str) -> bool:
 
 
 def _parse_seconds(name: str, raw: str) -> int:
+    """A positive whole number (seconds, or a count for ``*_SIZE`` settings)."""
     try:
         value = int(raw.strip())
     except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not a whole number of seconds") from None
+        raise ConfigurationError(f"{name}={raw!r} is not a positive whole number") from None
     if value <= 0:
-        raise ConfigurationError(f"{name}={value} must be a positive number of seconds")
+        raise ConfigurationError(f"{name}={value} must be a positive whole number")
     return value
 
 
@@ -72,6 +73,9 @@ class Settings:
     mongodb_uri: str | None = None
     redis_socket_timeout: float = 0.1  # seconds
     data_dir: str = ".footfall"
+    inprocess_drain: bool = True
+    drain_batch_size: int = 500
+    drain_claim_idle: float = 30.0  # seconds
     track_path: str = "/analytics/track"
 
     @classmethod
@@ -130,6 +134,12 @@ class Settings:
                 raise ConfigurationError(
                     f"FOOTFALL_REDIS_SOCKET_TIMEOUT={raw!r} is not a number of seconds"
                 ) from None
+        if (raw := get("FOOTFALL_INPROCESS_DRAIN")) is not None:
+            kwargs["inprocess_drain"] = _parse_bool("FOOTFALL_INPROCESS_DRAIN", raw)
+        if (raw := get("FOOTFALL_DRAIN_BATCH_SIZE")) is not None:
+            kwargs["drain_batch_size"] = _parse_seconds("FOOTFALL_DRAIN_BATCH_SIZE", raw)
+        if (raw := get("FOOTFALL_DRAIN_CLAIM_IDLE")) is not None:
+            kwargs["drain_claim_idle"] = float(_parse_seconds("FOOTFALL_DRAIN_CLAIM_IDLE", raw))
         if (raw := get("FOOTFALL_DATA_DIR")) is not None:
             kwargs["data_dir"] = raw
         return cls(**kwargs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -104,7 +104,20 @@ def settings(redis_client: redis.Redis, redis_url: str, mongodb_uri: str) -> Set
         cookie_secure=False,
         admin_token="test-admin-token",
         cors_origins=("https://shop.example",),
+        inprocess_drain=False,  # tests drain explicitly with the `drain` fixture
     )
+
+
+@pytest.fixture
+def drain(settings: Settings, mongo_db: Database) -> Iterator[Callable[[], int]]:
+    """A function that writes everything queued in Redis to the test's MongoDB database, returning
+    how many stream entries it handled (the same :class:`~footfall.drain.Drain` production runs)."""
+    from footfall.drain import Drain
+
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
+    worker = Drain(client, mongo_db, consumer="test-drain")
+    yield worker.drain_all
+    client.close()
 
 
 class SimulatedClock:

@@ -26,6 +26,12 @@ class FootfallState:
     settings: Settings
     tracker: Tracker
     db: Database
+    middleware: FootfallMiddleware
+
+    def close(self) -> None:
+        """Stop the in-process drain (if any) and close every store client."""
+        self.middleware.close()
+        self.db.client.close()
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -37,21 +43,30 @@ def create_app(settings: Settings | None = None) -> Flask:
     :raises ConfigurationError: no secret key, Redis URL or MongoDB URI.
     """
     from footfall.analytics_api.routes import blueprint
+    from footfall.errors import StoreUnavailable
     from footfall.stores import build_tracker
+    from footfall.stores.connect import mongo_database
+    from footfall.stores.mongo_writer import ensure_indexes
 
     settings = settings or Settings.from_env()
     if API_PREFIX not in settings.exclude_paths:  # reading the dashboard is not a visit
         settings = settings.with_overrides(exclude_paths=(*settings.exclude_paths, API_PREFIX))
     tracker = build_tracker(settings)
+    db = mongo_database(settings)
+    try:
+        ensure_indexes(db)
+    except StoreUnavailable as exc:
+        logging.getLogger("footfall.api").warning("MongoDB indexes not created yet: %s", exc)
     app = Flask("footfall")
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions[EXTENSION_KEY] = FootfallState(settings, tracker, tracker.recorder.db)
     app.register_blueprint(blueprint)
 
     @app.errorhandler(HTTPException)
     def json_error(exc: HTTPException):  # type: ignore[no-untyped-def]
         return jsonify(error=exc.description), exc.code
 
-    app.wsgi_app = FootfallMiddleware(app.wsgi_app, tracker=tracker)  # type: ignore[method-assign]
+    middleware = FootfallMiddleware(app.wsgi_app, tracker=tracker)
+    app.wsgi_app = middleware  # type: ignore[method-assign]
+    app.extensions[EXTENSION_KEY] = FootfallState(settings, tracker, db, middleware)
     logging.getLogger("footfall").setLevel(logging.INFO)
     return app

@@ -12,9 +12,12 @@ from typing import Any, TypeVar, cast
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from pymongo.errors import PyMongoError
+from redis import RedisError
 
 from footfall.dashboard_queries import day_range, summarize
+from footfall.drain import backlog
 from footfall.errors import StoreUnavailable
+from footfall.stores.redis_sessions import COUNTERS_KEY
 
 __all__ = ["blueprint", "require_admin"]
 
@@ -100,16 +103,37 @@ def stats() -> ResponseReturnValue:
 @blueprint.get("/health")
 @require_admin
 def health() -> ResponseReturnValue:
-    """Whether Redis and MongoDB answer, and this process's failure counts since start.
+    """Store reachability, the drain's backlog and the event counts.
 
-    Answers 200 when both stores answer, else 503, with the same JSON body:
-    ``{"redis": bool, "mongodb": bool, "counters": {"visits_unresolved", "records_failed"}}``.
+    Answers 200 when both stores answer, else 503, with the same JSON body::
+
+        {"redis": bool, "mongodb": bool,
+         "backlog": {"length": int, "lag_seconds": float} | null,
+         "events": {"written": int, "failed": int, "dropped": int,
+                    "dropped_unreported": int}}
+
+    ``written``, ``failed`` (set aside by the drain) and ``dropped`` (not accepted while Redis was
+    down) are totals kept in Redis since its data began; ``dropped_unreported`` are this process's
+    drops not yet added there (Redis still down). ``backlog`` is ``null`` when Redis is down.
     """
     state = _state()
-    redis_ok = state.tracker.sessions.ping()
+    client = state.tracker.sessions.client
+    body: dict[str, Any] = {"redis": False, "mongodb": False, "backlog": None}
+    counts: dict[bytes, bytes] = {}
     try:
-        mongodb_ok = bool(state.db.command("ping").get("ok"))
+        counts = client.hgetall(COUNTERS_KEY)
+        queued = backlog(client)
+        body.update(redis=True, backlog={"length": queued.length, "lag_seconds": round(queued.lag_seconds, 3)})
+    except RedisError:
+        pass
+    try:
+        body["mongodb"] = bool(state.db.command("ping").get("ok"))
     except PyMongoError:
-        mongodb_ok = False
-    body = {"redis": redis_ok, "mongodb": mongodb_ok, "counters": state.tracker.counters.snapshot()}
-    return jsonify(body), 200 if redis_ok and mongodb_ok else 503
+        pass
+    body["events"] = {
+        "written": int(counts.get(b"written", 0)),
+        "failed": int(counts.get(b"failed", 0)),
+        "dropped": int(counts.get(b"dropped", 0)),
+        "dropped_unreported": state.tracker.dropped.unreported,
+    }
+    return jsonify(body), 200 if body["redis"] and body["mongodb"] else 503

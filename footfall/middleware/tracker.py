@@ -1,8 +1,10 @@
-"""The synchronous tracker: the core's decisions carried out against Redis and MongoDB.
+"""The synchronous tracker: the core's decisions carried out against Redis, one round trip each.
 
 Shared by the WSGI middleware and anything else that tracks synchronously; it knows nothing of WSGI.
-Every store failure is turned into :class:`~footfall.errors.StoreUnavailable` by the stores, logged
-here, and counted in :class:`TrackerCounters` so nothing is lost silently.
+The request path never talks to MongoDB: what must be recorded is queued on the Redis Stream in the
+same round trip that decides the case, and the drain (:mod:`footfall.drain`) writes it. Events that
+cannot be queued (Redis down) are counted here and the count is added to Redis's
+``footfall:counters`` by the next request that gets through, in that same round trip.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
-from footfall.events import PageView, SessionStart, TrackEvent
+from footfall.events import TrackEvent
 from footfall.middleware.bots import is_crawler
 from footfall.middleware.cookies import CookieCodec, new_session_id, new_visitor_id
 from footfall.middleware.core import (
@@ -24,33 +26,37 @@ from footfall.middleware.core import (
     resolve_visit,
 )
 from footfall.settings import Settings
-from footfall.stores.mongo_recorder import MongoRecorder
+from footfall.stores.event_codec import encode_payload
 from footfall.stores.redis_sessions import RedisSessionStore
 
-__all__ = ["Tracker", "TrackerCounters", "RequestFacts"]
+__all__ = ["Tracker", "DroppedCounter", "RequestFacts", "page_view_fields"]
 
 log = logging.getLogger("footfall.tracker")
 
 
-@dataclass
-class TrackerCounters:
-    """Per-process counts since start, read by ``/analytics/health``.
+class DroppedCounter:
+    """Events this process could not queue: a total since start, and the part not yet added to
+    Redis's counters (handed to the next successful round trip)."""
 
-    :ivar visits_unresolved: tracked requests served without a visit because Redis was down.
-    :ivar records_failed: session starts and page views MongoDB did not take.
-    """
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.total = 0
+        self.unreported = 0
 
-    visits_unresolved: int = 0
-    records_failed: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, name: str) -> None:
+    def add(self) -> None:
         with self._lock:
-            setattr(self, name, getattr(self, name) + 1)
+            self.total += 1
+            self.unreported += 1
 
-    def snapshot(self) -> dict[str, int]:
+    def take_unreported(self) -> int:
         with self._lock:
-            return {"visits_unresolved": self.visits_unresolved, "records_failed": self.records_failed}
+            taken, self.unreported = self.unreported, 0
+            return taken
+
+    def give_back(self, count: int) -> None:
+        """Return a count taken for a round trip that failed."""
+        with self._lock:
+            self.unreported += count
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,21 +75,27 @@ class RequestFacts:
     referrer: str
 
 
+def page_view_fields(
+    *, site: str, path: str, query: str, referrer: str, title: str, event_id: str | None
+) -> dict[str, str]:
+    """The page view part of a queued payload (a UUID4 event id when the client sent none)."""
+    return {"event_id": event_id or str(uuid.uuid4()), "site": site, "path": path, "query": query,
+            "referrer": referrer, "title": title}
+
+
 class Tracker:
-    """Classifies, resolves and records tracked requests.
+    """Classifies and resolves tracked requests, and queues what they record.
 
     :param settings: footfall's settings (``FOOTFALL_SECRET_KEY`` required).
-    :param sessions: the Redis active-session store.
-    :param recorder: the MongoDB recorder.
+    :param sessions: the Redis session store and event queue.
     :raises ConfigurationError: no secret key.
     """
 
-    def __init__(self, settings: Settings, sessions: RedisSessionStore, recorder: MongoRecorder) -> None:
+    def __init__(self, settings: Settings, sessions: RedisSessionStore) -> None:
         self.settings = settings
         self.cookies = CookieCodec(settings)
         self.sessions = sessions
-        self.recorder = recorder
-        self.counters = TrackerCounters()
+        self.dropped = DroppedCounter()
 
     def classify(self, facts: RequestFacts) -> RequestKind:
         """Tracked, excluded or crawler (see :func:`footfall.middleware.core.classify_request`)."""
@@ -96,56 +108,56 @@ class Tracker:
         """Whether a request with this User-Agent counts nowhere (missing, or on the crawler list)."""
         return not user_agent or not user_agent.strip() or is_crawler(user_agent)
 
-    def resolve(self, facts: RequestFacts, *, site: str, now: datetime) -> Visit | None:
-        """Decide the request's visit with one Redis round trip; record a visit that starts.
+    def resolve(
+        self, facts: RequestFacts, *, site: str, now: datetime, page_view: dict[str, str] | None = None
+    ) -> Visit | None:
+        """Decide the request's visit and queue what it records, in one Redis round trip.
 
-        :param site: the site a starting visit belongs to.
+        :param facts: the request (its referrer is recorded with a visit that starts here).
+        :param site: the site a visit that starts here belongs to.
         :param now: the request's instant (UTC).
-        :return: the :class:`Visit`, or ``None`` when Redis is down (logged and counted; the
-            request goes on untracked: footfall fails open).
+        :param page_view: from :func:`page_view_fields`, when the request is a page view.
+        :return: the :class:`Visit`, or ``None`` when Redis is down: logged and counted as a
+            dropped event; the request goes on untracked (footfall fails open).
         """
         claim = claim_session(
             self.cookies.read(facts.cookie_header),
             fresh_visitor_id=new_visitor_id(), fresh_session_id=new_session_id(),
         )
+        payload = encode_payload(site=site, visitor_id=claim.visitor_id, at=now, referrer=facts.referrer,
+                                 user_agent=facts.user_agent or "", page_view=page_view)
+        unreported = self.dropped.take_unreported()
         try:
-            active = self.sessions.slide_or_start(claim, site=site, now=now)
+            result = self.sessions.track(claim, site=site, now=now, payload=payload,
+                                         has_page_view=page_view is not None, dropped=unreported)
         except Exception as exc:  # noqa: BLE001 - fail open: nothing may raise into the app
-            self.counters.add("visits_unresolved")
-            log.warning("request not tracked, session store unavailable: %s", exc)
+            self.dropped.give_back(unreported)
+            self.dropped.add()
+            log.warning("request not tracked, Redis unavailable (event counted as dropped): %s", exc)
             return None
-        visit = resolve_visit(claim, session_active=active, now=now)
-        if visit.is_new_session:
-            start = SessionStart(visit.session_id, visit.visitor_id, site, now, facts.referrer,
-                                 facts.user_agent or "")
-            try:
-                self.recorder.record_session_start(start)
-            except Exception as exc:  # noqa: BLE001 - fail open, counted
-                self.counters.add("records_failed")
-                log.warning("visit %s not recorded: %s", visit.session_id, exc)
-        return visit
+        return resolve_visit(claim, session_active=result.session_active, now=now)
 
-    def page_view_from_event(self, event: TrackEvent, visit: Visit, user_agent: str) -> PageView:
-        """The :class:`PageView` a ``page_view`` event records (a UUID4 event id when it has none)."""
-        return PageView(
-            event_id=event.event_id or str(uuid.uuid4()), site=event.site,
-            session_id=visit.session_id, visitor_id=visit.visitor_id, ts=visit.at,
-            path=event.path, query=event.query, referrer=event.referrer, title=event.title,
-            user_agent=user_agent,
-        )
+    def queue_page_view(self, visit: Visit, facts: RequestFacts, page_view: dict[str, str]) -> bool:
+        """Queue a page view of an already-resolved visit (server-rendered pages: a second round
+        trip, since whether the response is a page is known only after the app answered).
+
+        :return: ``True`` when queued; ``False`` when Redis is down (logged, counted as dropped).
+        """
+        payload = encode_payload(site=page_view["site"], visitor_id=visit.visitor_id, at=visit.at,
+                                 referrer=facts.referrer, user_agent=facts.user_agent or "", page_view=page_view)
+        try:
+            self.sessions.queue(visit.session_id, payload)
+        except Exception as exc:  # noqa: BLE001 - fail open
+            self.dropped.add()
+            log.warning("page view of %s not queued, Redis unavailable (counted as dropped): %s", facts.path, exc)
+            return False
+        return True
+
+    def page_view_of_event(self, event: TrackEvent) -> dict[str, str]:
+        """The page view a ``page_view`` track event queues."""
+        return page_view_fields(site=event.site, path=event.path, query=event.query, referrer=event.referrer,
+                                title=event.title, event_id=event.event_id)
 
     def close(self) -> None:
-        """Close the Redis connection pool and the MongoDB client (at shutdown, in tests)."""
+        """Close the Redis connection pool (at shutdown, in tests)."""
         self.sessions.client.close()
-        self.recorder.db.client.close()
-
-    def record_page_view(self, view: PageView) -> None:
-        """Store a page view.
-
-        :raises StoreUnavailable: MongoDB did not take it (also counted in ``records_failed``).
-        """
-        try:
-            self.recorder.record_page_view(view)
-        except Exception:
-            self.counters.add("records_failed")
-            raise

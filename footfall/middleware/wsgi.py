@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from werkzeug.wrappers import Response
 
-from footfall.errors import InvalidEvent, StoreUnavailable
-from footfall.events import MAX_BODY_BYTES, PageView, parse_track_body
+from footfall.errors import InvalidEvent
+from footfall.events import MAX_BODY_BYTES, parse_track_body
+from footfall.middleware.background import BackgroundDrain
+from footfall.middleware.core import Visit
 from footfall.middleware.cors import cors_headers, preflight_headers
-from footfall.middleware.tracker import RequestFacts, Tracker
+from footfall.middleware.tracker import RequestFacts, Tracker, page_view_fields
 from footfall.settings import Settings
 
 __all__ = ["FootfallMiddleware", "ENVIRON_KEY"]
@@ -52,8 +53,13 @@ class FootfallMiddleware:
     For every request that is not excluded (``OPTIONS``/``HEAD``, ``FOOTFALL_EXCLUDE_PATHS``) and
     not from a crawler, it decides one of the three cases of the design seed
     (``shared/seeds/002_5b98de07f6724198.txt``), sets the cookies, keeps the active session in Redis
-    and records visits and page views in MongoDB. When Redis or MongoDB is down it fails open: the
-    wrapped app answers as usual, the loss is logged and counted.
+    and queues visits and page views on a Redis Stream, all in one Redis round trip; a drain writes
+    them to MongoDB (see :mod:`footfall.drain`). When Redis is down it fails open: the wrapped app
+    answers as usual, the loss is logged and counted.
+
+    With ``FOOTFALL_INPROCESS_DRAIN=true`` (the default) the first tracked request of each process
+    starts a background drain thread, so two lines are all a wrapped app needs; ``footfall serve``
+    runs its own drain process instead, and ``footfall drain`` runs one on its own.
 
     :param wsgi_app: the WSGI application to wrap.
     :param settings: footfall's settings; read from ``FOOTFALL_*`` variables when ``None``.
@@ -79,6 +85,9 @@ class FootfallMiddleware:
         self.tracker = tracker
         self.settings = tracker.settings
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._drain: BackgroundDrain | None = None
+        if self.settings.inprocess_drain:
+            self._drain = BackgroundDrain(self.settings)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         facts = _facts(environ)
@@ -88,6 +97,8 @@ class FootfallMiddleware:
             environ[ENVIRON_KEY] = None
             return self.wsgi_app(environ, start_response)
 
+        if self._drain is not None:
+            self._drain.ensure_started()
         now = self._clock()
         visit = self.tracker.resolve(facts, site=self.settings.default_site, now=now)
         environ[ENVIRON_KEY] = visit
@@ -103,26 +114,22 @@ class FootfallMiddleware:
         return self.wsgi_app(environ, tracking_start_response)
 
     def close(self) -> None:
-        """Close the store clients (at shutdown, in tests)."""
+        """Stop the background drain (writing what is queued) and close the store clients."""
+        if self._drain is not None:
+            self._drain.stop()
         self.tracker.close()
 
     def _record_server_page_view(
-        self, status: str, headers: list[tuple[str, str]], facts: RequestFacts, visit: Any
+        self, status: str, headers: list[tuple[str, str]], facts: RequestFacts, visit: Visit
     ) -> None:
         if not status.startswith("2"):
             return
         content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
         if not content_type.lower().startswith("text/html"):
             return
-        view = PageView(
-            event_id=str(uuid.uuid4()), site=self.settings.default_site, session_id=visit.session_id,
-            visitor_id=visit.visitor_id, ts=visit.at, path=facts.path, query=facts.query,
-            referrer=facts.referrer, title="", user_agent=facts.user_agent or "",
-        )
-        try:
-            self.tracker.record_page_view(view)
-        except StoreUnavailable as exc:
-            log.warning("server-side page view of %s not recorded: %s", facts.path, exc)
+        view = page_view_fields(site=self.settings.default_site, path=facts.path, query=facts.query,
+                                referrer=facts.referrer, title="", event_id=None)
+        self.tracker.queue_page_view(visit, facts, view)
 
     def _track(self, environ: dict[str, Any], facts: RequestFacts) -> Response:
         """Answer the track endpoint.
@@ -131,8 +138,8 @@ class FootfallMiddleware:
         :raise 403: a preflight from an origin not in ``FOOTFALL_CORS_ORIGINS``.
         :raise 405: a method other than ``POST`` or ``OPTIONS``.
         :raise 413: a body over 16 KiB.
-        :raise 503: Redis or MongoDB did not take the event (it is counted; the client may retry
-            with the same ``event_id``).
+        :raise 503: Redis did not take the event (it is counted as dropped; the client may retry
+            with the same ``event_id``, which is stored once).
         """
         origin = environ.get("HTTP_ORIGIN")
         if facts.method == "OPTIONS":
@@ -152,20 +159,17 @@ class FootfallMiddleware:
         if self.tracker.is_crawler(facts.user_agent):
             return _json({"status": "ignored", "reason": "crawler or missing User-Agent"}, 200, cors)
 
+        if self._drain is not None:
+            self._drain.ensure_started()
         now = self._clock()
         visit_facts = RequestFacts("POST", event.path, event.query, facts.user_agent, facts.cookie_header,
                                    event.referrer)
-        visit = self.tracker.resolve(visit_facts, site=event.site, now=now)
-        if visit is None:
-            return _json({"error": "session store unavailable; event not recorded, retry later"}, 503, cors)
+        visit = self.tracker.resolve(visit_facts, site=event.site, now=now,
+                                     page_view=self.tracker.page_view_of_event(event))
         environ[ENVIRON_KEY] = visit
+        if visit is None:
+            return _json({"error": "event store unavailable; event not recorded, retry later"}, 503, cors)
         headers = cors + [("Set-Cookie", v) for v in self.tracker.cookies.set_cookie_headers(visit)]
-        try:
-            view = self.tracker.page_view_from_event(event, visit, facts.user_agent or "")
-            self.tracker.record_page_view(view)
-        except StoreUnavailable as exc:
-            log.warning("page view not recorded: %s", exc)
-            return _json({"error": "event store unavailable; event not recorded, retry later"}, 503, headers)
         return _json({"status": "recorded"}, 200, headers)
 
 

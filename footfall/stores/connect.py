@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 from pymongo import MongoClient
 from pymongo.database import Database
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from footfall.errors import ConfigurationError
@@ -17,18 +17,25 @@ DEFAULT_DATABASE = "footfall"
 MONGO_SERVER_SELECTION_TIMEOUT_MS = 2000
 
 
-def redis_client(settings: Settings) -> redis.Redis:
-    """A pooled Redis client for ``FOOTFALL_REDIS_URL`` that gives up fast.
+def redis_client(settings: Settings, *, for_drain: bool = False) -> redis.Redis:
+    """A pooled Redis client for ``FOOTFALL_REDIS_URL``.
 
-    Connect and socket timeouts are ``FOOTFALL_REDIS_SOCKET_TIMEOUT`` seconds (default 0.1) and
-    nothing is retried, so a dead Redis costs a request at most about that long: redis-py's own
-    defaults (5 s timeouts, retries) would stall the wrapped app. The hiredis parser is used when
-    installed (``redis[hiredis]``).
+    The request path's client gives up fast: connect and socket timeouts are
+    ``FOOTFALL_REDIS_SOCKET_TIMEOUT`` seconds (default 0.1) and nothing is retried, so a dead Redis
+    costs a request at most about that long (redis-py's defaults, 5 s timeouts and retries, would
+    stall the wrapped app). The drain's client (``for_drain=True``) waits longer, since it blocks on
+    the stream for up to a second, and retries three times with exponential backoff. The hiredis
+    parser is used when installed (``redis[hiredis]``).
 
     :raises ConfigurationError: ``FOOTFALL_REDIS_URL`` is not set.
     """
     if not settings.redis_url:
         raise ConfigurationError("FOOTFALL_REDIS_URL is not set")
+    if for_drain:
+        return redis.Redis.from_url(
+            settings.redis_url, socket_timeout=10.0, socket_connect_timeout=2.0,
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3), health_check_interval=30,
+        )
     return redis.Redis.from_url(
         settings.redis_url,
         socket_timeout=settings.redis_socket_timeout,

@@ -5,12 +5,16 @@ Collections (issue 2's storage section):
 - ``sessions``: one document per visit, ``_id`` = session id, with ``site``, ``visitor_id``,
   ``started_at``, ``last_seen_at`` (UTC), ``page_views``, ``entry_path``, ``exit_path``, ``referrer``,
   ``user_agent``; plus ``first_view_at`` / ``last_view_at``, the times of the entry and exit page
-  views, which let events arriving out of order still pick the right entry and exit page.
+  views, which let events arriving out of order still pick the right entry and exit page, and
+  ``event_ids``, the page views already counted (so a retry is not counted again).
 - ``page_views``: ``_id`` = event id (the unique index that stores a retried event once), ``site``,
   ``session_id``, ``visitor_id``, ``ts``, ``path``, ``query``, ``referrer``, ``title``.
 
-The session updates are aggregation-pipeline updates (MongoDB ≥ 4.2) so that they merge: a session
-document can be created by its start or by its first page view, in either order, with the same result.
+Every write is idempotent, so the drain may write a batch again after a crash and nothing is
+counted twice: visit starts are pipeline-update upserts (``started_at`` a minimum, the other fields
+kept once set), page views are inserts keyed by event id (a duplicate key means "already stored"),
+and a page view is counted into its session by an update guarded by the session's ``event_ids``
+(:func:`page_view_session_update`).
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ INDEXES: dict[str, list[IndexModel]] = {
 
 
 def _session_fields(
-    site: str, visitor_id: str, at: Any, referrer: str, user_agent: str, page_views: int
+    site: str, visitor_id: str, at: Any, referrer: str | None, user_agent: str, page_views: int
 ) -> dict[str, Any]:
     return {
         "site": {"$ifNull": ["$site", {"$literal": site}]},
@@ -89,15 +93,28 @@ def page_view_document(view: PageView) -> dict[str, Any]:
     }
 
 
-def page_view_session_update(view: PageView) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The ``(filter, pipeline)`` upsert that counts ``view`` into its session.
+def page_view_session_update(
+    view: PageView, start: SessionStart | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The ``(filter, pipeline)`` upsert that counts ``view`` into its session, once.
 
-    Not idempotent (it adds one page view): apply it only after the page view's own insert
-    succeeded, so a retried event (duplicate ``_id``) is counted once. Entry and exit page follow
-    the earliest and latest view by time, whatever order the views arrive in; a view with the
-    same time as the current exit page becomes the exit page (the later-arriving one wins a tie).
+    Idempotent per event: the session keeps the ``event_ids`` it has counted and the filter
+    (``event_ids`` ``$ne`` this id) leaves an already-counted event alone (the upsert then fails
+    with a duplicate ``_id``, which the writer takes as success). So a retried batch, or the same
+    ``event_id`` sent three times, counts once, in one plain write per page view. Entry and exit page
+    follow the earliest and latest view by time, whatever order the views arrive in; a view with the
+    same time as the current exit page becomes the exit page.
+
+    :param view: the page view.
+    :param start: the visit's start when the same request started it (its referrer and
+        User-Agent are the session's); ``None`` for a later page view of the visit.
     """
-    fields = _session_fields(view.site, view.visitor_id, view.ts, view.referrer, view.user_agent, 1)
+    referrer = start.referrer if start is not None else None
+    at = start.started_at if start is not None else view.ts
+    fields = _session_fields(view.site, view.visitor_id, min(at, view.ts), referrer, view.user_agent, 1)
+    fields["last_seen_at"] = {"$max": ["$last_seen_at", view.ts]}
+    if referrer is None:
+        del fields["referrer"]  # a later page view's referrer is a page of the visit, not its source
     is_first = {"$or": [{"$eq": [{"$type": "$first_view_at"}, "missing"]}, {"$lt": [view.ts, "$first_view_at"]}]}
     is_last = {"$or": [{"$eq": [{"$type": "$last_view_at"}, "missing"]}, {"$gte": [view.ts, "$last_view_at"]}]}
     fields.update(
@@ -106,6 +123,7 @@ def page_view_session_update(view: PageView) -> tuple[dict[str, Any], list[dict[
             "first_view_at": {"$cond": [is_first, view.ts, "$first_view_at"]},
             "exit_path": {"$cond": [is_last, {"$literal": view.path}, "$exit_path"]},
             "last_view_at": {"$cond": [is_last, view.ts, "$last_view_at"]},
+            "event_ids": {"$concatArrays": [{"$ifNull": ["$event_ids", []]}, [{"$literal": view.event_id}]]},
         }
     )
-    return {"_id": view.session_id}, [{"$set": fields}]
+    return {"_id": view.session_id, "event_ids": {"$ne": view.event_id}}, [{"$set": fields}]

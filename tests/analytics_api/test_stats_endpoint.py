@@ -18,7 +18,7 @@ AUTH = {"Authorization": "Bearer test-admin-token"}
 def app(settings: Settings):
     app = create_app(settings)
     yield app
-    app.extensions["footfall"].tracker.close()
+    app.extensions["footfall"].close()
 
 
 def browser(app) -> FlaskClient:
@@ -52,7 +52,7 @@ def test_stats_needs_the_admin_token(app, headers: dict[str, str], status: int) 
 def test_stats_refuses_every_token_when_none_is_configured(settings: Settings) -> None:
     app = create_app(settings.with_overrides(admin_token=None))
     response = app.test_client().get("/analytics/stats", headers={"Authorization": "Bearer anything"})
-    app.extensions["footfall"].tracker.close()
+    app.extensions["footfall"].close()
     assert response.status_code == 403
     assert "FOOTFALL_ADMIN_TOKEN" in response.get_json()["error"]
 
@@ -73,7 +73,7 @@ def test_stats_rejects_bad_parameters_with_a_json_400(app, query: str) -> None:
     assert response.get_json()["error"]
 
 
-def test_three_cases_are_reflected_in_stats(app, settings: Settings, redis_client) -> None:
+def test_three_cases_are_reflected_in_stats(app, settings: Settings, redis_client, drain) -> None:
     today = datetime.now(UTC).date().isoformat()
     alice, bob = browser(app), browser(app)
 
@@ -84,6 +84,7 @@ def test_three_cases_are_reflected_in_stats(app, settings: Settings, redis_clien
         redis_client.delete(key)
     assert track(alice, "/again").status_code == 200  # expired session: visit 2, same visitor
     assert track(bob, "/").status_code == 200  # another new visitor: visit 3
+    assert drain() == 4  # one queued entry per page view (each carrying its visit's start when new)
 
     response = app.test_client().get(f"/analytics/stats?start={today}&end={today}", headers=AUTH)
     assert response.status_code == 200
@@ -92,10 +93,11 @@ def test_three_cases_are_reflected_in_stats(app, settings: Settings, redis_clien
     }
 
 
-def test_stats_filters_by_site(app) -> None:
+def test_stats_filters_by_site(app, drain) -> None:
     client = browser(app)
     track(client, "/", site="blog")
     track(browser(app), "/", site="shop")
+    drain()
     body = app.test_client().get("/analytics/stats?site=blog", headers=AUTH).get_json()
     assert (body["site"], body["page_views"]) == ("blog", 1)
     everything = app.test_client().get("/analytics/stats", headers=AUTH).get_json()
@@ -107,7 +109,20 @@ def test_health_reports_both_stores(app) -> None:
     assert response.status_code == 200
     body = response.get_json()
     assert body["redis"] is True and body["mongodb"] is True
-    assert set(body["counters"]) == {"visits_unresolved", "records_failed"}
+    assert body["backlog"] == {"length": 0, "lag_seconds": 0.0}
+    assert body["events"] == {"written": 0, "failed": 0, "dropped": 0, "dropped_unreported": 0}
+
+
+def test_health_shows_the_backlog_then_the_written_count(app, drain) -> None:
+    track(browser(app), "/a")
+    track(browser(app), "/b")
+    before = app.test_client().get("/analytics/health", headers=AUTH).get_json()
+    assert before["backlog"]["length"] == 2
+    assert before["backlog"]["lag_seconds"] >= 0
+    drain()
+    after = app.test_client().get("/analytics/health", headers=AUTH).get_json()
+    assert after["backlog"]["length"] == 0
+    assert after["events"]["written"] == 2
 
 
 def test_unknown_analytics_route_is_a_json_404(app) -> None:

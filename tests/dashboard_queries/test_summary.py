@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from footfall.dashboard_queries import day_range, summarize
-from footfall.stores.mongo_recorder import ensure_indexes
+from footfall.stores.mongo_writer import ensure_indexes
 
 
 def at(day: int, hour: int = 12) -> datetime:

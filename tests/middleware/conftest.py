@@ -1,22 +1,34 @@
 """Fixtures for the middleware suite: a small Flask site wrapped by the real middleware, on the real
 Redis and MongoDB-wire servers of ``tests/conftest.py``.
 
-Test files here have unique names (``test_mw_*.py``) and there is no ``__init__.py``: pytest finds
-them rootdir-relative, and helpers reach the tests as fixtures, not imports.
+The request path only talks to Redis: a tracked request queues what it records on the Redis Stream
+``footfall:events``, and a test that looks at MongoDB first calls the shared ``drain`` fixture, which
+writes the queue there and returns how many stream entries it handled. Sites are built with
+``inprocess_drain=False`` (the ``settings`` fixture) unless a test asks for the background drain.
+
+Test files here have unique names (``test_mw_*.py``), and helpers reach the tests as fixtures, not
+imports.
 """
 
 from __future__ import annotations
 
 import json
+import select
+import socket
+import socketserver
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask, Response, jsonify, request
 from flask.testing import FlaskClient
 
+from footfall.embedded import free_port
 from footfall.middleware.core import Visit
 from footfall.middleware.tracker import Tracker
 from footfall.middleware.wsgi import ENVIRON_KEY, FootfallMiddleware
@@ -140,8 +152,8 @@ class Site:
         return (client or self.client).post(TRACK_PATH, data=data, **kwargs)
 
     def close(self) -> None:
-        self.middleware.tracker.recorder.db.client.close()
-        self.middleware.tracker.sessions.client.close()
+        """Stop the site's background drain (if one started) and close its Redis client."""
+        self.middleware.close()
 
 
 def set_cookies(response: Any) -> dict[str, tuple[str, dict[str, str]]]:
@@ -153,8 +165,8 @@ def set_cookies(response: Any) -> dict[str, tuple[str, dict[str, str]]]:
 @pytest.fixture
 def make_site(settings: Settings, clock: Callable[[], Any]) -> Iterator[Callable[..., Site]]:
     """Build a :class:`Site`; keyword arguments override fields of the ``settings`` fixture, or pass
-    ``settings_`` whole, or a ready ``tracker`` (its settings are then the site's). Every site's
-    Redis and MongoDB clients are closed afterwards."""
+    ``settings_`` whole, or a ready ``tracker`` (its settings are then the site's). Every site is
+    closed afterwards (``FootfallMiddleware.close()``: background drain stopped, Redis client closed)."""
     sites: list[Site] = []
 
     def build(settings_: Settings | None = None, *, tracker: Tracker | None = None, **overrides: Any) -> Site:
@@ -189,3 +201,144 @@ def cookies_of() -> Callable[[Any], dict[str, tuple[str, dict[str, str]]]]:
 def user_agents_dir() -> Path:
     """``shared/data/user-agents``: the isbot fixtures and monperrus/crawler-user-agents."""
     return USER_AGENTS
+
+
+@pytest.fixture
+def queued(redis_client: redis.Redis) -> Callable[[], int]:
+    """``queued()``: how many entries wait on the ``footfall:events`` stream right now."""
+    return lambda: int(redis_client.xlen("footfall:events"))
+
+
+@pytest.fixture
+def command_calls(redis_client: redis.Redis) -> Callable[[], dict[str, int]]:
+    """``command_calls()``: ``INFO commandstats`` as ``{"cmdstat_<name>": calls}``. Each call is itself
+    one ``INFO`` command, counted in the next snapshot."""
+
+    def snapshot() -> dict[str, int]:
+        return {name: int(stats["calls"]) for name, stats in redis_client.info("commandstats").items()}
+
+    return snapshot
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` seconds pass
+    (the last falsy value is returned)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+@pytest.fixture
+def poll() -> Callable[..., Any]:
+    """``poll(predicate, timeout)``: see :func:`wait_until`."""
+    return wait_until
+
+
+class _Pipe(socketserver.BaseRequestHandler):
+    """Copies bytes between one client connection and a fresh connection to the real Redis."""
+
+    server: _LinkServer
+
+    def handle(self) -> None:
+        link = self.server.link
+        try:
+            upstream = socket.create_connection(link.upstream, timeout=2)
+        except OSError:
+            return
+        pair = (self.request, upstream)
+        link.register(pair)
+        try:
+            while not link.cut.is_set():
+                readable, _, _ = select.select(pair, [], [], 0.2)
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    (upstream if sock is self.request else self.request).sendall(data)
+        except OSError:
+            return
+        finally:
+            link.unregister(pair)
+            upstream.close()
+
+
+class _LinkServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    link: RedisLink
+
+
+class RedisLink:
+    """A TCP path to the real test Redis that a test can cut and restore, on one fixed port.
+
+    Down means what a crashed or unreachable Redis means to a client: the connections it had are
+    closed and new ones are refused. Nothing about the store is faked: up, every byte goes to the
+    real server and back.
+    """
+
+    def __init__(self, redis_url: str) -> None:
+        kwargs = redis.Redis.from_url(redis_url).connection_pool.connection_kwargs
+        self.upstream = (kwargs.get("host", "127.0.0.1"), int(kwargs.get("port", 6379)))
+        self.db = int(kwargs.get("db", 0))
+        self.port = free_port()
+        self.cut = threading.Event()
+        self._pairs: set[tuple[socket.socket, socket.socket]] = set()
+        self._lock = threading.Lock()
+        self._server: _LinkServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/{self.db}"
+
+    def register(self, pair: tuple[socket.socket, socket.socket]) -> None:
+        with self._lock:
+            self._pairs.add(pair)
+
+    def unregister(self, pair: tuple[socket.socket, socket.socket]) -> None:
+        with self._lock:
+            self._pairs.discard(pair)
+
+    def up(self) -> None:
+        """Listen (again) on the link's port and forward every connection to the real Redis."""
+        if self._server is not None:
+            return
+        self.cut.clear()
+        server = _LinkServer(("127.0.0.1", self.port), _Pipe)
+        server.link = self
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="redis-link", daemon=True)
+        self._thread.start()
+
+    def down(self) -> None:
+        """Stop listening (new connections are refused) and close every open connection."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self.cut.set()
+        server.shutdown()
+        server.server_close()
+        with self._lock:
+            pairs = list(self._pairs)
+        for pair in pairs:
+            for sock in pair:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        wait_until(lambda: not self._pairs, timeout=2)
+        if self._thread is not None:
+            self._thread.join(2)
+
+
+@pytest.fixture
+def redis_link(redis_url: str, redis_client: redis.Redis) -> Iterator[RedisLink]:
+    """A :class:`RedisLink` to the test's (emptied) Redis database, up; taken down afterwards."""
+    link = RedisLink(redis_url)
+    link.up()
+    yield link
+    link.down()

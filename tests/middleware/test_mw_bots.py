@@ -133,14 +133,15 @@ def test_common_browsers_are_not_crawlers(user_agent: str) -> None:
 # Through the middleware ------------------------------------------------------------------------
 
 
-def _assert_untouched(redis_client, mongo_db) -> None:
-    assert redis_client.dbsize() == 0
+def _assert_untouched(redis_client, mongo_db, drain) -> None:
+    assert redis_client.dbsize() == 0, "no session, nothing queued"
+    assert drain() == 0
     assert mongo_db.sessions.count_documents({}) == 0
     assert mongo_db.page_views.count_documents({}) == 0
 
 
 def test_every_detected_isbot_crawler_is_served_untracked(
-    site, isbot_crawlers, redis_client, mongo_db
+    site, isbot_crawlers, redis_client, mongo_db, drain
 ) -> None:
     detected = sorted({ua for ua in isbot_crawlers if is_crawler(ua)})
     assert len(detected) > 400
@@ -151,7 +152,7 @@ def test_every_detected_isbot_crawler_is_served_untracked(
         assert response.headers.getlist("Set-Cookie") == [], user_agent
     assert len(site.seen) == len(detected), "the app answered every crawler itself"
     assert all(seen is None or not hasattr(seen, "session_id") for seen in site.seen)
-    _assert_untouched(redis_client, mongo_db)
+    _assert_untouched(redis_client, mongo_db, drain)
 
 
 @pytest.mark.parametrize(
@@ -159,17 +160,17 @@ def test_every_detected_isbot_crawler_is_served_untracked(
     [pytest.param(None, id="no User-Agent header"), pytest.param("", id="empty User-Agent"),
      pytest.param("   ", id="blank User-Agent")],
 )
-def test_missing_user_agent_is_served_untracked(site, redis_client, mongo_db, user_agent) -> None:
+def test_missing_user_agent_is_served_untracked(site, redis_client, mongo_db, drain, user_agent) -> None:
     client = site.new_client(user_agent)
     response = client.get("/whoami")
     assert response.status_code == 200
     assert response.request.environ.get("HTTP_USER_AGENT") == user_agent
     assert response.get_json()["visit"] in ("missing", None)
     assert response.headers.getlist("Set-Cookie") == []
-    _assert_untouched(redis_client, mongo_db)
+    _assert_untouched(redis_client, mongo_db, drain)
 
 
-def test_crawler_with_valid_cookies_does_not_slide_the_session(site, redis_client) -> None:
+def test_crawler_with_valid_cookies_does_not_slide_the_session(site, redis_client, queued) -> None:
     """A crawler replaying a browser's cookies is still untracked: no slide, no re-issue."""
     site.client.get("/")
     visit = site.last_visit
@@ -181,6 +182,7 @@ def test_crawler_with_valid_cookies_does_not_slide_the_session(site, redis_clien
     response = bot.get("/")
     assert response.headers.getlist("Set-Cookie") == []
     assert redis_client.pttl(key) <= 5_000
+    assert queued() == 1, "only the browser's visit start"
 
 
 @pytest.mark.parametrize(
@@ -195,26 +197,29 @@ def test_crawler_with_valid_cookies_does_not_slide_the_session(site, redis_clien
         pytest.param("GET", "/static", 404, id="the static directory itself, a 404 from the app"),
     ],
 )
-def test_excluded_requests_are_untracked(site, redis_client, mongo_db, method, path, expected_status) -> None:
+def test_excluded_requests_are_untracked(site, redis_client, mongo_db, drain, method, path,
+                                        expected_status) -> None:
     response = site.client.open(path, method=method)
     assert response.status_code == expected_status
     assert response.headers.getlist("Set-Cookie") == []
-    _assert_untouched(redis_client, mongo_db)
+    assert site.seen == [None], 'the app served it and saw environ["footfall.visit"] = None'
+    _assert_untouched(redis_client, mongo_db, drain)
 
 
-def test_excluded_request_with_cookies_does_not_slide(site, redis_client, cookies_of) -> None:
+def test_excluded_request_with_cookies_does_not_slide(site, redis_client, cookies_of, queued) -> None:
     site.client.get("/")
     key = f"footfall:session:{site.last_visit.session_id}"
     redis_client.pexpire(key, 5_000)
     response = site.client.get("/static/app.css")
     assert cookies_of(response) == {}
     assert redis_client.pttl(key) <= 5_000
+    assert queued() == 1, "only the page's visit start"
 
 
-def test_custom_exclude_paths(make_site, redis_client, mongo_db) -> None:
+def test_custom_exclude_paths(make_site, redis_client, mongo_db, drain) -> None:
     site = make_site(exclude_paths=("/health",))
     assert site.client.get("/health").status_code == 404
     assert site.client.get("/health/deep").headers.getlist("Set-Cookie") == []
-    _assert_untouched(redis_client, mongo_db)
+    _assert_untouched(redis_client, mongo_db, drain)
     response = site.client.get("/static/app.css")  # no longer excluded once the list is replaced
     assert {c.split("=", 1)[0] for c in response.headers.getlist("Set-Cookie")} == {"session", "visitor_id"}

@@ -1,5 +1,8 @@
 """``POST /analytics/track``, answered by the middleware itself: recording, idempotency, every 4xx,
-CORS with credentials; and server-side page views (``server_pageviews=True``)."""
+CORS with credentials; and server-side page views (``server_pageviews=True``).
+
+A page view queues one entry on the ``footfall:events`` stream (with the visit start when it starts
+one); the ``drain`` fixture writes the queue to MongoDB before a test looks there."""
 
 from __future__ import annotations
 
@@ -19,12 +22,12 @@ PAGE_VIEW = {"eventType": "page_view", "path": "/x", "referrer": "https://ref.ex
 
 
 def assert_untouched(redis_client, mongo_db) -> None:
-    assert redis_client.dbsize() == 0
+    assert redis_client.dbsize() == 0, "no session, nothing queued"
     assert mongo_db.sessions.count_documents({}) == 0
     assert mongo_db.page_views.count_documents({}) == 0
 
 
-def test_page_view_is_recorded(site, cookies_of, redis_client, mongo_db, clock) -> None:
+def test_page_view_is_recorded(site, cookies_of, redis_client, mongo_db, clock, queued, drain) -> None:
     response = site.track(PAGE_VIEW)
     assert response.status_code == 200
     assert response.get_json() == {"status": "recorded"}
@@ -32,6 +35,9 @@ def test_page_view_is_recorded(site, cookies_of, redis_client, mongo_db, clock) 
     assert set(cookies_of(response)) == {"session", "visitor_id"}
     assert site.seen == [], "the wrapped app never sees the track endpoint"
 
+    assert queued() == 1, "the visit start and the page view share one entry"
+    assert mongo_db.page_views.count_documents({}) == 0, "the request wrote nothing to MongoDB"
+    assert drain() == 1
     [view] = mongo_db.page_views.find()
     [session] = mongo_db.sessions.find()
     assert view["session_id"] == session["_id"]
@@ -39,42 +45,72 @@ def test_page_view_is_recorded(site, cookies_of, redis_client, mongo_db, clock) 
     assert (view["site"], view["path"], view["query"]) == ("shop", "/x", "")
     assert (view["referrer"], view["title"], view["ts"]) == ("https://ref.example/", "X", clock())
     assert (session["site"], session["page_views"], session["entry_path"]) == ("shop", 1, "/x")
+    assert (session["exit_path"], session["first_view_at"], session["last_view_at"]) == ("/x", clock(), clock())
+    assert (session["referrer"], session["started_at"]) == ("https://ref.example/", clock())
     assert redis_client.exists(f"footfall:session:{session['_id']}") == 1
 
 
-def test_event_type_spelling_and_absolute_url(site, mongo_db) -> None:
+def test_event_type_spelling_and_absolute_url(site, mongo_db, drain) -> None:
     body = {"event_type": "page_view", "path": "https://shop.example/cart?utm_source=mail#top"}
     assert site.track(body).status_code == 200
+    assert drain() == 1
     [view] = mongo_db.page_views.find()
     assert (view["path"], view["query"], view["site"]) == ("/cart", "utm_source=mail", "default")
 
 
-def test_track_events_share_the_page_session(site, mongo_db, clock, cookies_of) -> None:
+def test_track_events_share_the_page_session(site, mongo_db, clock, cookies_of, queued, drain) -> None:
     site.client.get("/")
     page_visit = site.last_visit
     clock.advance(5)
     response = site.track({"eventType": "page_view", "path": "/"})
     assert response.status_code == 200
     assert set(cookies_of(response)) == {"session"}, "same session: only the session cookie"
+    assert queued() == 2, "the page's visit start, then the page view"
+    assert drain() == 2
     [view] = mongo_db.page_views.find()
     assert (view["session_id"], view["visitor_id"]) == (page_visit.session_id, page_visit.visitor_id)
     assert mongo_db.sessions.count_documents({}) == 1
 
 
-def test_same_event_id_three_times_is_stored_once(site, mongo_db) -> None:
+@pytest.mark.parametrize(
+    "drain_each",
+    [pytest.param(False, id="retries in one drain batch"), pytest.param(True, id="retries in separate batches")],
+)
+def test_same_event_id_three_times_is_stored_once(site, mongo_db, clock, queued, drain, drain_each) -> None:
     body = {**PAGE_VIEW, "event_id": str(uuid.uuid4())}
+    handled = 0
     for _ in range(3):
+        clock.advance(1)
         assert site.track(body).get_json() == {"status": "recorded"}
-    assert mongo_db.page_views.count_documents({}) == 1
+        if drain_each:
+            handled += drain()
+    assert queued() == (0 if drain_each else 3), "each retry is queued; the store dedupes"
+    handled += drain()
+    assert handled == 3
+    [view] = mongo_db.page_views.find()
+    assert view["_id"] == body["event_id"]
     [session] = mongo_db.sessions.find()
     assert session["page_views"] == 1, "a retry is not counted into the session again"
+    assert session["first_view_at"] == session["last_view_at"] == view["ts"]
 
 
-def test_different_event_ids_are_stored_separately(site, mongo_db) -> None:
+def test_different_event_ids_are_stored_separately(site, mongo_db, drain) -> None:
     for _ in range(3):
         site.track({**PAGE_VIEW, "event_id": str(uuid.uuid4())})
+    assert drain() == 3
     assert mongo_db.page_views.count_documents({}) == 3
     assert mongo_db.sessions.find_one()["page_views"] == 3
+
+
+def test_session_page_view_fields_follow_view_time_across_batches(site, mongo_db, clock, drain) -> None:
+    """Entry and exit page are the earliest and latest view by time, whichever batch brings them."""
+    for name in ("a", "b", "c"):
+        clock.advance(30)
+        site.track({"eventType": "page_view", "path": f"/{name}"})
+        assert drain() == 1
+    [session] = mongo_db.sessions.find()
+    assert (session["page_views"], session["entry_path"], session["exit_path"]) == (3, "/a", "/c")
+    assert session["last_view_at"] == clock()
 
 
 @pytest.mark.parametrize(
@@ -113,11 +149,12 @@ def test_bad_input_is_rejected_and_touches_nothing(site, redis_client, mongo_db,
     assert_untouched(redis_client, mongo_db)
 
 
-def test_body_of_exactly_16_kib_is_accepted(site, mongo_db) -> None:
+def test_body_of_exactly_16_kib_is_accepted(site, mongo_db, drain) -> None:
     prefix = b'{"eventType": "page_view", "path": "/x", "pad": "'
     body = prefix + b"x" * (MAX_BODY_BYTES - len(prefix) - 2) + b'"}'
     assert len(body) == MAX_BODY_BYTES
     assert site.track(body).status_code == 200
+    assert drain() == 1
     assert mongo_db.page_views.count_documents({}) == 1
 
 
@@ -228,21 +265,26 @@ def test_track_from_a_crawler_is_ignored(site, redis_client, mongo_db, user_agen
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "recorded"),
+    ("method", "path", "recorded", "entries"),
     [
-        pytest.param("GET", "/page/about?ref=nav", True, id="HTML GET is a page view"),
-        pytest.param("GET", "/api/data", False, id="JSON response is not"),
-        pytest.param("GET", "/nowhere", False, id="404 HTML is not"),
-        pytest.param("POST", "/page/form", False, id="POST HTML is not"),
-        pytest.param("GET", "/static/app.css", False, id="excluded path is not"),
+        pytest.param("GET", "/page/about?ref=nav", True, 2, id="HTML GET is a page view"),
+        pytest.param("GET", "/api/data", False, 1, id="JSON response is not"),
+        pytest.param("GET", "/nowhere", False, 1, id="404 HTML is not"),
+        pytest.param("POST", "/page/form", False, 1, id="POST HTML is not"),
+        pytest.param("GET", "/static/app.css", False, 0, id="excluded path is not"),
     ],
 )
-def test_server_pageviews(make_site, mongo_db, clock, method, path, recorded) -> None:
+def test_server_pageviews(make_site, mongo_db, clock, queued, drain, method, path, recorded, entries) -> None:
+    """A tracked request queues its visit start in its one script call; an HTML page view is known
+    only after the app answered and is a second entry."""
     site = make_site(server_pageviews=True)
     response = site.client.open(path, method=method)
+    assert queued() == entries
+    assert drain() == entries
     views = list(mongo_db.page_views.find())
     if not recorded:
         assert views == []
+        assert mongo_db.sessions.count_documents({}) == entries
         return
     assert response.status_code == 200
     [view] = views
@@ -254,17 +296,21 @@ def test_server_pageviews(make_site, mongo_db, clock, method, path, recorded) ->
     assert (session["entry_path"], session["exit_path"]) == ("/page/about", "/page/about")
 
 
-def test_server_pageviews_off_by_default(site, mongo_db) -> None:
+def test_server_pageviews_off_by_default(site, mongo_db, drain) -> None:
     assert site.client.get("/page/about").status_code == 200
+    assert drain() == 1
     assert mongo_db.sessions.count_documents({}) == 1
     assert mongo_db.page_views.count_documents({}) == 0
 
 
-def test_server_pageviews_count_into_one_session(make_site, mongo_db, clock) -> None:
+def test_server_pageviews_count_into_one_session(make_site, mongo_db, clock, queued, drain) -> None:
     site = make_site(server_pageviews=True)
     for name in ("a", "b", "c"):
         clock.advance(10)
         site.client.get(f"/page/{name}")
     assert [v.case for v in site.seen] == [Case.NEW_VISITOR, Case.SAME_SESSION, Case.SAME_SESSION]
+    assert queued() == 4, "one visit start and three page views"
+    assert drain() == 4
+    assert [v["path"] for v in mongo_db.page_views.find().sort("ts", 1)] == ["/page/a", "/page/b", "/page/c"]
     [session] = mongo_db.sessions.find()
     assert (session["page_views"], session["entry_path"], session["exit_path"]) == (3, "/page/a", "/page/c")

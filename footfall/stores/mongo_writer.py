@@ -1,0 +1,103 @@
+"""Writing queued records to MongoDB in batches: idempotent, partial failures isolated.
+
+Used by the drain (:mod:`footfall.drain`). A batch is two ``bulk_write(ordered=False)`` calls: page
+views inserted into ``page_views`` (keyed by event id) and one update per entry into ``sessions``
+(a visit start, or a page view counted into its visit, guarded by the session's ``event_ids``). A
+document MongoDB rejects fails alone (its entry is reported back); a MongoDB that does not answer
+fails the whole batch with :class:`~footfall.errors.StoreUnavailable`, to be written again later:
+every write is idempotent (see :mod:`footfall.stores.documents`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pymongo import InsertOne, UpdateOne
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError, PyMongoError
+
+from footfall.errors import StoreUnavailable
+from footfall.stores.documents import (
+    INDEXES,
+    PAGE_VIEWS,
+    SESSIONS,
+    page_view_document,
+    page_view_session_update,
+    session_start_update,
+)
+from footfall.stores.event_codec import QueuedRecords
+
+__all__ = ["ensure_indexes", "write_batch", "BatchOutcome", "DUPLICATE_KEY"]
+
+DUPLICATE_KEY = 11000  # a concurrent upsert of the same _id: the document is stored, so success
+
+
+def ensure_indexes(db: Database) -> None:
+    """Create the indexes the queries use; idempotent (MongoDB keeps an identical index as is).
+
+    :raises StoreUnavailable: MongoDB did not answer.
+    """
+    try:
+        for collection, models in INDEXES.items():
+            db[collection].create_indexes(models)
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"MongoDB did not answer while creating indexes: {exc}") from exc
+
+
+@dataclass
+class BatchOutcome:
+    """What happened to a batch.
+
+    :ivar failed: entry id → MongoDB's reason, for the entries whose document was rejected.
+    """
+
+    written: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def _bulk(
+    db: Database, collection: str, ops: list[InsertOne | UpdateOne], owners: list[str], outcome: BatchOutcome
+) -> None:
+    if not ops:
+        return
+    try:
+        db[collection].bulk_write(ops, ordered=False)
+    except BulkWriteError as exc:
+        for error in exc.details.get("writeErrors", []):
+            if error.get("code") != DUPLICATE_KEY:  # a duplicate is an event stored or counted before
+                outcome.failed[owners[error["index"]]] = f"{collection}: {error.get('errmsg', error.get('code'))}"
+        if exc.details.get("writeConcernErrors"):
+            raise StoreUnavailable(f"MongoDB write concern failed: {exc.details['writeConcernErrors']}") from exc
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"MongoDB did not take the batch: {exc}") from exc
+
+
+def write_batch(db: Database, batch: Sequence[tuple[str, QueuedRecords]]) -> BatchOutcome:
+    """Write decoded stream entries to MongoDB.
+
+    :param db: the footfall database.
+    :param batch: ``(entry id, records)`` pairs.
+    :return: the :class:`BatchOutcome`; entries not in ``failed`` are stored.
+    :raises StoreUnavailable: MongoDB did not answer (nothing may be acknowledged; write again).
+    """
+    outcome = BatchOutcome()
+    view_ops: list[InsertOne | UpdateOne] = []
+    view_owners: list[str] = []
+    session_ops: list[InsertOne | UpdateOne] = []
+    session_owners: list[str] = []
+    for entry_id, records in batch:
+        if records.page_view is not None:
+            view_ops.append(InsertOne(page_view_document(records.page_view)))
+            view_owners.append(entry_id)
+            query, update = page_view_session_update(records.page_view, records.session_start)
+        elif records.session_start is not None:
+            query, update = session_start_update(records.session_start)
+        else:
+            continue
+        session_ops.append(UpdateOne(query, update, upsert=True))
+        session_owners.append(entry_id)
+    _bulk(db, PAGE_VIEWS, view_ops, view_owners, outcome)
+    _bulk(db, SESSIONS, session_ops, session_owners, outcome)
+    outcome.written = len(batch) - len(outcome.failed)
+    return outcome

@@ -1,0 +1,104 @@
+"""What each kind of request costs Redis, counted by the real server (``INFO commandstats``).
+
+A tracked request is one ``EVALSHA``: the script confirms and slides the session or starts one,
+queues what must be recorded and reports dropped events, all server-side. Commands a script runs are
+counted in ``commandstats`` too, so the expected deltas list them (``INSIDE_SCRIPT``); everything
+else in a delta was a command sent over the wire. The test's own ``INFO`` call is in every delta.
+redis-py loads the script on its first use (``EVALSHA`` → ``NOSCRIPT`` → ``SCRIPT LOAD`` →
+``EVALSHA``) and a new connection says ``HELLO``: each test warms its site up first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from footfall.middleware.core import Case
+from footfall.stores.redis_sessions import session_key
+
+GOOGLEBOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+INSIDE_SCRIPT = frozenset({"cmdstat_hget", "cmdstat_hset", "cmdstat_pexpire", "cmdstat_xadd", "cmdstat_hincrby"})
+OWN_INFO = {"cmdstat_info": 1}
+
+# One script call each; the rest of each map is what that call ran inside Redis.
+SAME_SESSION = {"cmdstat_evalsha": 1, "cmdstat_hget": 1, "cmdstat_hset": 1, "cmdstat_pexpire": 1}
+NEW_VISITOR = {"cmdstat_evalsha": 1, "cmdstat_hset": 1, "cmdstat_pexpire": 1, "cmdstat_xadd": 1}
+EXPIRED_SESSION = {"cmdstat_evalsha": 1, "cmdstat_hget": 1, "cmdstat_hset": 1, "cmdstat_pexpire": 1,
+                   "cmdstat_xadd": 1}
+SAME_SESSION_PAGE_VIEW = {"cmdstat_evalsha": 1, "cmdstat_hget": 1, "cmdstat_hset": 1, "cmdstat_pexpire": 1,
+                          "cmdstat_xadd": 1}
+
+
+def measure(command_calls: Callable[[], dict[str, int]], action: Callable[[], object]) -> dict[str, int]:
+    """The ``commandstats`` calls that changed while ``action`` ran (plus the closing ``INFO``)."""
+    before = command_calls()
+    action()
+    after = command_calls()
+    return {name: calls - before.get(name, 0) for name, calls in after.items() if calls != before.get(name, 0)}
+
+
+def sent_over_the_wire(delta: dict[str, int]) -> dict[str, int]:
+    return {name: calls for name, calls in delta.items() if name not in INSIDE_SCRIPT and name not in OWN_INFO}
+
+
+def test_tracked_requests_cost_one_round_trip(site, redis_client, command_calls) -> None:
+    site.client.get("/")  # warm-up: connection handshake and script load
+    visit = site.last_visit
+    assert visit.case is Case.NEW_VISITOR
+
+    same = measure(command_calls, lambda: site.client.get("/page/two"))
+    assert site.last_visit.case is Case.SAME_SESSION
+    assert same == {**SAME_SESSION, **OWN_INFO}
+    assert sent_over_the_wire(same) == {"cmdstat_evalsha": 1}
+
+    new = measure(command_calls, lambda: site.new_client().get("/"))
+    assert site.last_visit.case is Case.NEW_VISITOR
+    assert new == {**NEW_VISITOR, **OWN_INFO}
+    assert sent_over_the_wire(new) == {"cmdstat_evalsha": 1}
+
+    redis_client.delete(session_key(visit.session_id))
+    expired = measure(command_calls, lambda: site.client.get("/"))
+    assert site.last_visit.case is Case.EXPIRED_SESSION
+    assert expired == {**EXPIRED_SESSION, **OWN_INFO}
+
+    track = measure(command_calls, lambda: site.track({"eventType": "page_view", "path": "/t"}))
+    assert track == {**SAME_SESSION_PAGE_VIEW, **OWN_INFO}, "page view queued inside the same script call"
+    assert sent_over_the_wire(track) == {"cmdstat_evalsha": 1}
+
+
+def test_server_page_view_is_a_second_round_trip(make_site, command_calls) -> None:
+    """Whether a server-rendered response is a page is known after the app answered: one script
+    call, then one ``XADD`` of the page view."""
+    site = make_site(server_pageviews=True)
+    site.client.get("/")
+    html = measure(command_calls, lambda: site.client.get("/page/two"))
+    assert site.last_visit.case is Case.SAME_SESSION
+    assert html == {**SAME_SESSION, "cmdstat_xadd": 1, **OWN_INFO}
+    json_get = measure(command_calls, lambda: site.client.get("/api/data"))
+    assert json_get == {**SAME_SESSION, **OWN_INFO}, "not a page view: no second round trip"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "user_agent", "body"),
+    [
+        pytest.param("GET", "/static/app.css", None, None, id="excluded path"),
+        pytest.param("GET", "/favicon.ico", None, None, id="favicon"),
+        pytest.param("HEAD", "/", None, None, id="HEAD"),
+        pytest.param("OPTIONS", "/", None, None, id="OPTIONS"),
+        pytest.param("GET", "/", GOOGLEBOT_UA, None, id="crawler"),
+        pytest.param("GET", "/", "", None, id="empty User-Agent"),
+        pytest.param("POST", "/analytics/track", GOOGLEBOT_UA, b'{"eventType": "page_view", "path": "/"}',
+                     id="crawler on the track endpoint"),
+        pytest.param("POST", "/analytics/track", None, b"{not json", id="rejected track body"),
+        pytest.param("GET", "/analytics/track", None, None, id="track endpoint, wrong method"),
+    ],
+)
+def test_untracked_requests_cost_nothing(site, command_calls, method, path, user_agent, body) -> None:
+    site.client.get("/")  # a known visitor with cookies, so nothing is untracked for lack of them
+    client = site.client if user_agent is None else site.new_client(user_agent)
+    if user_agent is not None:
+        for name, value in site.jar().items():
+            client.set_cookie(name, value)
+    delta = measure(command_calls, lambda: client.open(path, method=method, data=body))
+    assert delta == OWN_INFO

@@ -1,0 +1,189 @@
+"""The drain on the shared real servers: idempotent writes, partial failures, codec errors."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from pymongo.database import Database
+
+from footfall.drain import DEAD_LETTER_KEY, Drain, backlog
+from footfall.errors import StoreUnavailable
+from footfall.middleware.tracker import RequestFacts, Tracker, page_view_fields
+from footfall.settings import Settings
+from footfall.stores import build_tracker
+from footfall.stores.event_codec import EntryError, decode_entry, encode_payload
+from footfall.stores.mongo_writer import ensure_indexes
+from footfall.stores.redis_sessions import COUNTERS_KEY, STREAM_KEY
+
+BROWSER = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+           "Version/17.5 Safari/605.1.15")
+T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def tracker(settings: Settings):
+    tracker = build_tracker(settings)
+    yield tracker
+    tracker.close()
+
+
+def facts(cookie: str | None = None, path: str = "/") -> RequestFacts:
+    return RequestFacts("POST", path, "", BROWSER, cookie, "https://news.example/")
+
+
+def page_view(path: str, event_id: str | None = None, site: str = "web") -> dict[str, str]:
+    return page_view_fields(site=site, path=path, query="", referrer="", title="", event_id=event_id)
+
+
+def cookie_header(tracker: Tracker, visit) -> str:
+    parts = [value.split(";")[0] for value in tracker.cookies.set_cookie_headers(visit)]
+    return "; ".join(parts)
+
+
+def test_one_visit_with_three_page_views_is_one_session_document(tracker, drain, mongo_db) -> None:
+    first = tracker.resolve(facts(), site="web", now=T0, page_view=page_view("/"))
+    jar = cookie_header(tracker, first)
+    tracker.resolve(facts(jar), site="web", now=T0 + timedelta(seconds=30), page_view=page_view("/pricing"))
+    tracker.resolve(facts(jar), site="web", now=T0 + timedelta(seconds=90), page_view=page_view("/signup"))
+    assert drain() == 3
+
+    session = mongo_db.sessions.find_one({"_id": first.session_id})
+    assert session["visitor_id"] == first.visitor_id
+    assert session["page_views"] == 3
+    assert (session["entry_path"], session["exit_path"]) == ("/", "/signup")
+    assert session["started_at"] == T0
+    assert session["last_seen_at"] == T0 + timedelta(seconds=90)
+    assert session["referrer"] == "https://news.example/"
+    assert session["user_agent"] == BROWSER
+    assert mongo_db.page_views.count_documents({"session_id": first.session_id}) == 3
+
+
+def test_the_same_event_id_three_times_is_stored_once(tracker, drain, mongo_db) -> None:
+    event_id = str(uuid.uuid4())
+    first = tracker.resolve(facts(), site="web", now=T0, page_view=page_view("/a", event_id))
+    jar = cookie_header(tracker, first)
+    for second in (1, 2):
+        tracker.resolve(facts(jar), site="web", now=T0 + timedelta(seconds=second), page_view=page_view("/a", event_id))
+    assert drain() == 3
+    assert mongo_db.page_views.count_documents({"_id": event_id}) == 1
+    assert mongo_db.sessions.find_one({"_id": first.session_id})["page_views"] == 1
+
+
+def test_a_batch_written_twice_counts_once(tracker, mongo_db, redis_client, settings) -> None:
+    """A drain that wrote a batch but died before acknowledging it: the next one writes it again."""
+    for i in range(5):
+        tracker.resolve(facts(), site="web", now=T0 + timedelta(seconds=i), page_view=page_view(f"/p{i}"))
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
+    crashed = Drain(client, mongo_db, consumer="crashed", claim_idle=0.001)
+    crashed.ensure_group()
+    entries = client.xreadgroup("footfall-drain", "crashed", {STREAM_KEY: ">"}, count=100)[0][1]
+    from footfall.stores.mongo_writer import write_batch
+
+    write_batch(mongo_db, [(eid.decode(), decode_entry(fields)) for eid, fields in entries])  # no ack: "crash"
+    survivor = Drain(client, mongo_db, consumer="survivor", claim_idle=0.001)
+    assert survivor.drain_all() == 5  # claimed from the dead consumer
+    assert mongo_db.page_views.count_documents({}) == 5
+    assert mongo_db.sessions.count_documents({}) == 5
+    assert sum(s["page_views"] for s in mongo_db.sessions.find()) == 5
+    assert int(client.hget(COUNTERS_KEY, "written")) == 5
+    assert backlog(client).length == 0
+    client.close()
+
+
+def test_an_undecodable_entry_is_set_aside_and_the_rest_stored(tracker, drain, mongo_db, redis_client) -> None:
+    tracker.resolve(facts(), site="web", now=T0, page_view=page_view("/before"))
+    redis_client.xadd(STREAM_KEY, {"e": "{not json", "sid": "x", "new": "1"})
+    tracker.resolve(facts(), site="web", now=T0, page_view=page_view("/after"))
+    assert drain() == 3
+    assert sorted(d["path"] for d in mongo_db.page_views.find()) == ["/after", "/before"]
+    assert int(redis_client.hget(COUNTERS_KEY, "failed")) == 1
+    assert int(redis_client.hget(COUNTERS_KEY, "written")) == 2
+    dead = redis_client.xrange(DEAD_LETTER_KEY)
+    assert len(dead) == 1 and dead[0][1][b"reason"].startswith(b"undecodable")
+    assert redis_client.xlen(STREAM_KEY) == 0
+
+
+def test_a_document_mongodb_rejects_fails_alone(tracker, drain, mongo_db: Database, redis_client) -> None:
+    """Property 6: one invalid document in a batch; MongoDB's own validator rejects it."""
+    ensure_indexes(mongo_db)
+    mongo_db.command("collMod", "page_views", validator={
+        "$jsonSchema": {"properties": {"path": {"bsonType": "string", "maxLength": 100}}}})
+    tracker.resolve(facts(), site="web", now=T0, page_view=page_view("/fine"))
+    tracker.resolve(facts(), site="web", now=T0, page_view=page_view("/" + "x" * 300))
+    tracker.resolve(facts(), site="web", now=T0, page_view=page_view("/also-fine"))
+    assert drain() == 3
+    assert sorted(d["path"] for d in mongo_db.page_views.find()) == ["/also-fine", "/fine"]
+    assert int(redis_client.hget(COUNTERS_KEY, "failed")) == 1
+    assert int(redis_client.hget(COUNTERS_KEY, "written")) == 2
+    (entry_id, fields), = redis_client.xrange(DEAD_LETTER_KEY)
+    assert b"page_views" in fields[b"reason"]
+    assert json.loads(fields[b"e"])["page_view"]["path"].startswith("/xxx")
+
+
+def test_a_session_start_without_a_page_view_is_recorded(tracker, drain, mongo_db) -> None:
+    visit = tracker.resolve(facts(), site="web", now=T0)
+    assert drain() == 1
+    session = mongo_db.sessions.find_one({"_id": visit.session_id})
+    assert (session["page_views"], session["started_at"], session["site"]) == (0, T0, "web")
+
+
+def test_a_same_session_request_without_a_page_view_queues_nothing(tracker, redis_client) -> None:
+    first = tracker.resolve(facts(), site="web", now=T0)
+    assert redis_client.xlen(STREAM_KEY) == 1
+    tracker.resolve(facts(cookie_header(tracker, first)), site="web", now=T0 + timedelta(seconds=5))
+    assert redis_client.xlen(STREAM_KEY) == 1
+
+
+def test_page_views_arriving_out_of_order_keep_entry_and_exit(tracker, drain, mongo_db) -> None:
+    first = tracker.resolve(facts(), site="web", now=T0 + timedelta(seconds=60), page_view=page_view("/middle"))
+    drain()
+    jar = cookie_header(tracker, first)
+    tracker.resolve(facts(jar), site="web", now=T0 + timedelta(seconds=120), page_view=page_view("/last"))
+    tracker.resolve(facts(jar), site="web", now=T0 + timedelta(seconds=61), page_view=page_view("/second"))
+    drain()
+    session = mongo_db.sessions.find_one({"_id": first.session_id})
+    assert (session["entry_path"], session["exit_path"], session["page_views"]) == ("/middle", "/last", 3)
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        pytest.param({"sid": "s", "new": "1"}, "no 'e'", id="missing payload"),
+        pytest.param({"e": "[]", "sid": "s", "new": "1"}, "not a JSON object", id="payload not an object"),
+        pytest.param({"e": '{"v": 99}', "sid": "s", "new": "1"}, "format version", id="unknown version"),
+        pytest.param({"e": encode_payload(site="w", visitor_id="v", at=T0, referrer="", user_agent="",
+                                          page_view=None), "new": "1"}, "no 'sid'", id="missing session id"),
+        pytest.param({"e": encode_payload(site="w", visitor_id="v", at=T0, referrer="", user_agent="",
+                                          page_view=None), "sid": "s", "new": "0"}, "neither", id="nothing recorded"),
+        pytest.param({"e": json.dumps({"v": 1, "ts": "noon", "visitor_id": "v", "user_agent": "", "site": "w",
+                                       "referrer": ""}), "sid": "s", "new": "1"}, "milliseconds", id="bad time"),
+    ],
+)
+def test_decode_entry_names_the_problem(fields: dict[str, str], problem: str) -> None:
+    with pytest.raises(EntryError, match=problem):
+        decode_entry(fields)
+
+
+def test_encode_then_decode_round_trips() -> None:
+    payload = encode_payload(site="w", visitor_id="v1", at=T0, referrer="r", user_agent="ua",
+                             page_view=page_view("/x", "3f7c3a3e-6f0e-4b0a-9c1e-0a1b2c3d4e5f", site="w"))
+    records = decode_entry({b"e": payload.encode(), b"sid": b"s1", b"new": b"1"})
+    assert records.session_start is not None and records.page_view is not None
+    assert (records.session_start.session_id, records.session_start.started_at) == ("s1", T0)
+    assert (records.page_view.event_id, records.page_view.path, records.page_view.ts) == (
+        "3f7c3a3e-6f0e-4b0a-9c1e-0a1b2c3d4e5f", "/x", T0)
+
+
+def test_the_drain_recreates_its_group_after_redis_lost_it(tracker, drain, mongo_db, redis_client) -> None:
+    tracker.resolve(facts(), site="web", now=T0, page_view=page_view("/one"))
+    assert drain() == 1
+    redis_client.flushdb()  # the stream and its consumer group are gone
+    tracker.resolve(facts(), site="web", now=T0, page_view=page_view("/two"))
+    with pytest.raises(StoreUnavailable, match="NOGROUP"):
+        drain()
+    assert drain() == 1  # the next step creates the group again and reads what was queued
+    assert sorted(d["path"] for d in mongo_db.page_views.find()) == ["/one", "/two"]
