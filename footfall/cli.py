@@ -55,6 +55,18 @@ def _stores(require_secret_key: bool) -> Iterator[Settings]:
         raise click.ClickException(str(exc)) from exc
 
 
+@contextlib.contextmanager
+def _mongo(settings: Settings) -> Iterator[Any]:
+    """The footfall MongoDB database, its client closed on the way out."""
+    from footfall.stores.connect import mongo_database
+
+    db = mongo_database(settings)
+    try:
+        yield db
+    finally:
+        db.client.close()
+
+
 @click.group()
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
@@ -119,11 +131,11 @@ def drain(batch_size: int | None, consumer: str | None) -> None:
     import threading
 
     from footfall.drain import Drain
-    from footfall.stores.connect import mongo_database, redis_client
+    from footfall.stores.connect import redis_client
 
     stop = threading.Event()
-    with _stores(require_secret_key=False) as settings:
-        worker = Drain(redis_client(settings, for_drain=True), mongo_database(settings), consumer=consumer,
+    with _stores(require_secret_key=False) as settings, _mongo(settings) as db:
+        worker = Drain(redis_client(settings, for_drain=True), db, consumer=consumer,
                        batch_size=batch_size or settings.drain_batch_size, claim_idle=settings.drain_claim_idle)
 
         def request_stop(signum: int, frame: Any) -> None:
@@ -152,15 +164,14 @@ def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -
 def stats(start: date | None, end: date | None, site: str | None, as_json: bool) -> None:
     """Print total visits, unique visitors and page views for a range of days."""
     from footfall.dashboard_queries import day_range, summarize
-    from footfall.stores.connect import mongo_database
 
     try:
         days = day_range(start, end, datetime.now(UTC).date())
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    with _stores(require_secret_key=False) as settings:
+    with _stores(require_secret_key=False) as settings, _mongo(settings) as db:
         try:
-            counts = summarize(mongo_database(settings), days.start, days.end, site)
+            counts = summarize(db, days.start, days.end, site)
         except FootfallError as exc:
             raise click.ClickException(str(exc)) from exc
     result = {**counts, "start": days.first.isoformat(), "end": days.last.isoformat(), "site": site}
@@ -182,10 +193,8 @@ def stats(start: date | None, end: date | None, site: str | None, as_json: bool)
 def import_log(path: Path, site: str | None, log_format: str, include_bots: bool) -> None:
     """Import an Apache/nginx combined-format access log through the same case decision."""
     from footfall import importer
-    from footfall.stores.connect import mongo_database
 
-    with _stores(require_secret_key=False) as settings:
-        db = mongo_database(settings)
+    with _stores(require_secret_key=False) as settings, _mongo(settings) as db:
         kwargs: dict[str, Any] = {"site": site or settings.default_site, "session_ttl": settings.session_ttl,
                                   "include_bots": include_bots, "log_format": log_format}
         try:
@@ -199,3 +208,51 @@ def import_log(path: Path, site: str | None, log_format: str, include_bots: bool
             raise click.ClickException(str(exc)) from exc
     for key, value in summary.as_dict().items():
         click.echo(f"{key.replace('_', ' '):<20} {value:>10}")
+
+
+@main.group()
+def numbers() -> None:
+    """Visitor numbers (#0001, #0002, …): status and backfill."""
+
+
+@numbers.command("status")
+@click.option("--site", default=None, help="One site (default: every site).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def numbers_status(site: str | None, as_json: bool) -> None:
+    """Print each site's high-water mark, visitors, and visitors without a number."""
+    from footfall.stores.visitor_numbers import status
+
+    with _stores(require_secret_key=False) as settings, _mongo(settings) as db:
+        try:
+            report = status(db, site)
+        except FootfallError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    if not report:
+        click.echo("no visitors yet")
+    for name, row in report.items():
+        click.echo(f"site {name}: high-water mark {row['high_water_mark']}, highest assigned "
+                   f"{row['highest_assigned']}, {row['visitors']} visitors, {row['without_number']} without a number")
+
+
+@numbers.command("backfill")
+@click.option("--site", default=None, help="One site (default: every site).")
+def numbers_backfill(site: str | None) -> None:
+    """Number the visitors that lack a number, in first-seen order (run twice: same result)."""
+    from footfall.stores.connect import redis_client
+    from footfall.stores.visitor_numbers import backfill
+
+    with _stores(require_secret_key=False) as settings, _mongo(settings) as db:
+        client = redis_client(settings, for_drain=True)
+        try:
+            assigned = backfill(db, site, redis_client=client, visitor_ttl=settings.visitor_ttl)
+        except FootfallError as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            client.close()
+    for name, count in assigned.items():
+        click.echo(f"site {name}: {count} visitors numbered")
+    if not assigned:
+        click.echo("no visitors yet")

@@ -70,6 +70,7 @@ class SessionStart:
     started_at: datetime
     referrer: str
     user_agent: str
+    visitor_number: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ class PageView:
     referrer: str
     title: str
     user_agent: str
+    visitor_number: int | None = None
 
 
 def split_page_url(raw: str) -> tuple[str, str]:

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from pymongo import ReplaceOne
+from pymongo import ReplaceOne, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
@@ -45,8 +45,9 @@ from footfall.middleware.core import (
     resolve_visit,
     session_is_active,
 )
-from footfall.stores.documents import PAGE_VIEWS, SESSIONS, page_view_document
+from footfall.stores.documents import PAGE_VIEWS, SESSIONS, VISITORS, page_view_document, visitor_update
 from footfall.stores.mongo_writer import ensure_indexes
+from footfall.stores.visitor_numbers import reserve_block, visitor_doc_id
 
 __all__ = [
     "ASSET_EXTENSIONS",
@@ -319,6 +320,9 @@ def import_log(
     if progress is not None and pending_bytes:
         progress(pending_bytes)
     sessions, page_views = _build_documents(hits, site=site, session_ttl=session_ttl)
+    numbers = _number_visitors(db, site, sessions)
+    for doc in (*sessions, *page_views):
+        doc["visitor_number"] = numbers.get(doc["visitor_id"])
     _replace_all(db, SESSIONS, sessions)
     _replace_all(db, PAGE_VIEWS, page_views)
     return ImportSummary(
@@ -327,6 +331,45 @@ def import_log(
         rejected_lines=counts["rejected_lines"],
         skipped_bot_lines=counts["skipped_bot_lines"], skipped_other_lines=counts["skipped_other_lines"],
     )
+
+
+def _number_visitors(db: Database, site: str, sessions: list[dict[str, Any]]) -> dict[str, int]:
+    """Give the log's visitors their visitor numbers and write their ``visitors`` documents.
+
+    Visitors already numbered (a file imported again) keep their number; the others get the next
+    numbers of the site, reserved as one block above its high-water mark, in first-seen order
+    (ties by visitor id), exactly as live traffic would have numbered them.
+
+    :return: visitor id → number.
+    :raises StoreUnavailable: MongoDB did not answer.
+    """
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for session in sessions:
+        first, last = spans.get(session["visitor_id"], (session["started_at"], session["last_seen_at"]))
+        spans[session["visitor_id"]] = (min(first, session["started_at"]), max(last, session["last_seen_at"]))
+    numbers: dict[str, int] = {}
+    ids = sorted(spans)
+    try:
+        for start in range(0, len(ids), WRITE_BATCH):
+            chunk = [visitor_doc_id(site, vid) for vid in ids[start:start + WRITE_BATCH]]
+            for doc in db[VISITORS].find({"_id": {"$in": chunk}, "visitor_number": {"$type": "number"}}):
+                numbers[doc["visitor_id"]] = int(doc["visitor_number"])
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"MongoDB did not answer: {exc}") from exc
+    lacking = sorted((vid for vid in ids if vid not in numbers), key=lambda vid: (spans[vid][0], vid))
+    if lacking:
+        first_number, _ = reserve_block(db, site, len(lacking))
+        numbers.update({vid: first_number + i for i, vid in enumerate(lacking)})
+    ops = []
+    for vid in ids:
+        query, update = visitor_update(site, vid, spans[vid][0], spans[vid][1], numbers[vid])
+        ops.append(UpdateOne(query, update, upsert=True))
+    for start in range(0, len(ops), WRITE_BATCH):
+        try:
+            db[VISITORS].bulk_write(ops[start:start + WRITE_BATCH], ordered=False)
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"MongoDB did not store visitors {start}-: {exc}") from exc
+    return numbers
 
 
 def _replace_all(db: Database, collection: str, documents: list[dict[str, Any]]) -> None:

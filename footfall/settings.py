@@ -74,6 +74,8 @@ class Settings:
     redis_socket_timeout: float = 0.1  # seconds
     data_dir: str = ".footfall"
     inprocess_drain: bool = True
+    visitor_number_digits: int = 4
+    visitor_number_block: int = 100
     drain_batch_size: int = 500
     drain_claim_idle: float = 30.0  # seconds
     track_path: str = "/analytics/track"
@@ -140,6 +142,10 @@ class Settings:
             kwargs["drain_batch_size"] = _parse_seconds("FOOTFALL_DRAIN_BATCH_SIZE", raw)
         if (raw := get("FOOTFALL_DRAIN_CLAIM_IDLE")) is not None:
             kwargs["drain_claim_idle"] = float(_parse_seconds("FOOTFALL_DRAIN_CLAIM_IDLE", raw))
+        if (raw := get("FOOTFALL_VISITOR_NUMBER_DIGITS")) is not None:
+            kwargs["visitor_number_digits"] = _parse_seconds("FOOTFALL_VISITOR_NUMBER_DIGITS", raw)
+        if (raw := get("FOOTFALL_VISITOR_NUMBER_BLOCK")) is not None:
+            kwargs["visitor_number_block"] = _parse_seconds("FOOTFALL_VISITOR_NUMBER_BLOCK", raw)
         if (raw := get("FOOTFALL_DATA_DIR")) is not None:
             kwargs["data_dir"] = raw
         return cls(**kwargs)

@@ -205,6 +205,7 @@ def test_session_document_fields(mongo_db: Database, tmp_path: Path) -> None:
         "site": "shop", "started_at": T0, "last_seen_at": T0 + timedelta(minutes=9), "page_views": 3,
         "entry_path": "/landing", "exit_path": "/signup", "referrer": "https://news.example/item",
         "user_agent": BROWSER, "first_view_at": T0, "last_view_at": T0 + timedelta(minutes=9),
+        "visitor_number": 1,
     }
     views = list(mongo_db.page_views.find().sort("ts"))
     assert [(v["path"], v["query"], v["session_id"]) for v in views] == [

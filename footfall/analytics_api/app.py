@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     :return: the Flask app (its ``wsgi_app`` is wrapped by :class:`FootfallMiddleware`).
     :raises ConfigurationError: no secret key, Redis URL or MongoDB URI.
     """
+    from footfall.analytics_api.admin import admin_blueprint
     from footfall.analytics_api.routes import blueprint
     from footfall.errors import StoreUnavailable
     from footfall.stores import build_tracker
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask("footfall")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.register_blueprint(blueprint)
+    app.register_blueprint(admin_blueprint)
 
     @app.errorhandler(HTTPException)
     def json_error(exc: HTTPException):  # type: ignore[no-untyped-def]

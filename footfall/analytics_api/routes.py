@@ -19,15 +19,16 @@ from footfall.drain import backlog
 from footfall.errors import StoreUnavailable
 from footfall.stores.redis_sessions import COUNTERS_KEY
 
-__all__ = ["blueprint", "require_admin"]
+__all__ = ["blueprint", "require_admin", "state", "SITE_RE"]
 
 blueprint = Blueprint("analytics", __name__, url_prefix="/analytics")
 
 F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
-_SITE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
+SITE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 
 
-def _state() -> Any:
+def state() -> Any:
+    """The app's :class:`~footfall.analytics_api.app.FootfallState`."""
     return current_app.extensions["footfall"]
 
 
@@ -49,7 +50,7 @@ def require_admin(view: F) -> F:
         if scheme.lower() != "bearer" or not token.strip():
             body, status = _error("missing admin token: send Authorization: Bearer <FOOTFALL_ADMIN_TOKEN>", 401)
             return body, status, {"WWW-Authenticate": 'Bearer realm="footfall"'}
-        expected = _state().settings.admin_token
+        expected = state().settings.admin_token
         if not expected:
             return _error("read endpoints are disabled: FOOTFALL_ADMIN_TOKEN is not configured", 403)
         if not hmac.compare_digest(token.strip().encode(), expected.encode()):
@@ -87,14 +88,14 @@ def stats() -> ResponseReturnValue:
     :raise 503: MongoDB did not answer.
     """
     site = request.args.get("site") or None
-    if site is not None and not _SITE_RE.match(site):
+    if site is not None and not SITE_RE.match(site):
         return _error(f"site must be 1-100 letters, digits and . _ : -, got {site[:40]!r}", 400)
     try:
         days = day_range(_parse_day("start"), _parse_day("end"), datetime.now(UTC).date())
     except ValueError as exc:
         return _error(str(exc), 400)
     try:
-        counts = summarize(_state().db, days.start, days.end, site)
+        counts = summarize(state().db, days.start, days.end, site)
     except StoreUnavailable as exc:
         return _error(str(exc), 503)
     return jsonify(**counts, start=days.first.isoformat(), end=days.last.isoformat(), site=site)
@@ -110,14 +111,17 @@ def health() -> ResponseReturnValue:
         {"redis": bool, "mongodb": bool,
          "backlog": {"length": int, "lag_seconds": float} | null,
          "events": {"written": int, "failed": int, "dropped": int,
-                    "dropped_unreported": int}}
+                    "dropped_unreported": int},
+         "visitor_numbers": {"assigned": int, "failed": int, "success_rate": float | null}}
 
     ``written``, ``failed`` (set aside by the drain) and ``dropped`` (not accepted while Redis was
     down) are totals kept in Redis since its data began; ``dropped_unreported`` are this process's
     drops not yet added there (Redis still down). ``backlog`` is ``null`` when Redis is down.
+    ``visitor_numbers``: new visitors numbered, and those that went on without a number (a store
+    down); ``success_rate`` = assigned / (assigned + failed), ``null`` before the first.
     """
-    state = _state()
-    client = state.tracker.sessions.client
+    current = state()
+    client = current.tracker.sessions.client
     body: dict[str, Any] = {"redis": False, "mongodb": False, "backlog": None}
     counts: dict[bytes, bytes] = {}
     try:
@@ -127,13 +131,20 @@ def health() -> ResponseReturnValue:
     except RedisError:
         pass
     try:
-        body["mongodb"] = bool(state.db.command("ping").get("ok"))
+        body["mongodb"] = bool(current.db.command("ping").get("ok"))
     except PyMongoError:
         pass
     body["events"] = {
         "written": int(counts.get(b"written", 0)),
         "failed": int(counts.get(b"failed", 0)),
         "dropped": int(counts.get(b"dropped", 0)),
-        "dropped_unreported": state.tracker.dropped.unreported,
+        "dropped_unreported": current.tracker.dropped.unreported,
+    }
+    assigned = int(counts.get(b"numbers_assigned", 0))
+    unnumbered = int(counts.get(b"numbers_failed", 0)) + current.tracker.numbers_failed.unreported
+    body["visitor_numbers"] = {
+        "assigned": assigned,
+        "failed": unnumbered,
+        "success_rate": round(assigned / (assigned + unnumbered), 4) if assigned + unnumbered else None,
     }
     return jsonify(body), 200 if body["redis"] and body["mongodb"] else 503

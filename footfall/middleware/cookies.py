@@ -3,7 +3,9 @@
 - ``session`` (name from ``FOOTFALL_SESSION_COOKIE_NAME``): the visit id, ``Max-Age`` =
   ``FOOTFALL_SESSION_TTL``, re-issued on every tracked request so it slides with Redis.
 - ``visitor_id`` (``FOOTFALL_VISITOR_COOKIE_NAME``): the visitor's UUID4, ``Max-Age`` =
-  ``FOOTFALL_VISITOR_TTL``.
+  ``FOOTFALL_VISITOR_TTL``; once the visitor has a number it also carries it and its site
+  (``<uuid>|<site>|<number>``, signed), so a returning visitor keeps its number even if Redis
+  forgot it.
 
 Both are HMAC-SHA256 signed (itsdangerous :class:`~itsdangerous.Signer`) with a different salt each,
 so one cannot stand in for the other. Verification accepts the current key and every fallback key
@@ -58,14 +60,28 @@ class CookieCodec:
         self._secure = settings.cookie_secure
 
     @staticmethod
-    def _verify(signer: Signer, value: str | None) -> str | None:
-        if not value or len(value) > 256:
+    def _verify(signer: Signer, value: str | None, limit: int = MAX_ID_CHARS) -> str | None:
+        if not value or len(value) > 400:
             return None
         try:
             unsigned = signer.unsign(value).decode("ascii")
         except (BadSignature, UnicodeDecodeError):
             return None
-        return unsigned if 0 < len(unsigned) <= MAX_ID_CHARS else None
+        return unsigned if 0 < len(unsigned) <= limit else None
+
+    def _read_visitor(self, value: str | None) -> tuple[str | None, int | None, str | None]:
+        """``(visitor id, number, number's site)`` from the visitor cookie, whose signed value is
+        ``<visitor id>`` or ``<visitor id>|<site>|<number>`` (site names never contain ``|``)."""
+        unsigned = self._verify(self._visitor_signer, value, limit=MAX_ID_CHARS + 130)
+        if unsigned is None:
+            return None, None, None
+        visitor_id, _, rest = unsigned.partition("|")
+        site, _, number = rest.partition("|")
+        if not visitor_id or len(visitor_id) > MAX_ID_CHARS:
+            return None, None, None
+        if not (site and number.isdigit() and len(number) <= 18):
+            return visitor_id, None, None
+        return visitor_id, int(number), site
 
     def read(self, cookie_header: str | None) -> Identity:
         """Verify the request's cookies.
@@ -81,9 +97,12 @@ class CookieCodec:
             # Werkzeug decodes the header as UTF-8 and raises on other bytes (a forged cookie, or
             # another application's). footfall's own values are ASCII: drop the rest, never fail.
             cookies = parse_cookie(cookie_header.encode("ascii", "ignore").decode("ascii"))
+        visitor_id, number, number_site = self._read_visitor(cookies.get(self._visitor_name))
         return Identity(
-            visitor_id=self._verify(self._visitor_signer, cookies.get(self._visitor_name)),
+            visitor_id=visitor_id,
             session_id=self._verify(self._session_signer, cookies.get(self._session_name)),
+            visitor_number=number,
+            number_site=number_site,
         )
 
     def set_cookie_headers(self, visit: Visit) -> list[str]:
@@ -91,8 +110,10 @@ class CookieCodec:
         cookie when :attr:`Visit.sets_visitor_cookie`."""
         headers = [self._dump(self._session_name, self._session_signer, visit.session_id, self._session_ttl)]
         if visit.sets_visitor_cookie:
-            headers.append(self._dump(self._visitor_name, self._visitor_signer, visit.visitor_id,
-                                      self._visitor_ttl))
+            value = visit.visitor_id
+            if visit.visitor_number is not None and visit.site:
+                value = f"{visit.visitor_id}|{visit.site}|{visit.visitor_number}"
+            headers.append(self._dump(self._visitor_name, self._visitor_signer, value, self._visitor_ttl))
         return headers
 
     def _dump(self, name: str, signer: Signer, value: str, max_age: int) -> str:

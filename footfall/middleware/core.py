@@ -51,10 +51,16 @@ class Case(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """What the request's cookies say after signature verification (``None`` = absent or forged)."""
+    """What the request's cookies say after signature verification (``None`` = absent or forged).
+
+    :ivar visitor_number: the visitor number the ``visitor_id`` cookie carries, if any.
+    :ivar number_site: the site that number belongs to (numbers are per site).
+    """
 
     visitor_id: str | None
     session_id: str | None
+    visitor_number: int | None = None
+    number_site: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +72,14 @@ class SessionClaim:
     :ivar claimed_session_id: the session the request says it continues, or ``None`` (new visitor,
         or no valid ``session`` cookie): the store must confirm it is active for ``visitor_id``.
     :ivar fresh_session_id: the session id to start if the claim fails.
+    :ivar known_number: the visitor number the cookie carries for the request's site, or ``None``.
     """
 
     visitor_id: str
     is_new_visitor: bool
     claimed_session_id: str | None
     fresh_session_id: str
+    known_number: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +90,20 @@ class Visit:
     :ivar visitor_id: the visitor id (UUID4 string), kept for ``visitor_ttl`` seconds.
     :ivar session_id: the session (visit) id, ≥128 random bits, URL-safe.
     :ivar at: the instant of the decision, a timezone-aware UTC datetime.
+    :ivar visitor_number: the visitor's sequential number on ``site`` (``#0042``), or ``None``
+        when numbering failed or the visitor predates it (see ``footfall numbers backfill``).
+    :ivar site: the site of the request (numbers are per site).
+    :ivar number_learned: the number is known now but the visitor's cookie did not carry it, so
+        the cookie is re-issued with it.
     """
 
     case: Case
     visitor_id: str
     session_id: str
     at: datetime
+    visitor_number: int | None = None
+    site: str | None = None
+    number_learned: bool = False
 
     @property
     def is_new_visitor(self) -> bool:
@@ -105,9 +121,9 @@ class Visit:
 
         It is issued for a new visitor and re-issued at the start of every later visit, so its
         ``Max-Age`` counts from the visitor's last visit, as GA4 refreshes ``_ga``; within a visit
-        only the ``session`` cookie is re-issued.
+        only the ``session`` cookie is re-issued, unless the visitor's number became known.
         """
-        return self.case is not Case.SAME_SESSION
+        return self.case is not Case.SAME_SESSION or self.number_learned
 
 
 def is_excluded_path(path: str, exclude_paths: Iterable[str]) -> bool:
@@ -154,7 +170,9 @@ def classify_request(
     return "tracked"
 
 
-def claim_session(identity: Identity, *, fresh_visitor_id: str, fresh_session_id: str) -> SessionClaim:
+def claim_session(
+    identity: Identity, *, fresh_visitor_id: str, fresh_session_id: str, site: str | None = None
+) -> SessionClaim:
     """Turn verified cookies into a claim for the store to confirm.
 
     A request with no valid ``visitor_id`` cookie is a new visitor whatever its ``session`` cookie
@@ -163,27 +181,41 @@ def claim_session(identity: Identity, *, fresh_visitor_id: str, fresh_session_id
     :param identity: the verified cookies.
     :param fresh_visitor_id: the visitor id to use if the request has none.
     :param fresh_session_id: the session id to use if no session is continued.
+    :param site: the request's site: the cookie's visitor number counts only on its own site.
     :return: the :class:`SessionClaim`.
     """
     if identity.visitor_id is None:
         return SessionClaim(fresh_visitor_id, True, None, fresh_session_id)
-    return SessionClaim(identity.visitor_id, False, identity.session_id, fresh_session_id)
+    known = identity.visitor_number if site is not None and identity.number_site == site else None
+    return SessionClaim(identity.visitor_id, False, identity.session_id, fresh_session_id, known)
 
 
-def resolve_visit(claim: SessionClaim, *, session_active: bool, now: datetime) -> Visit:
+def resolve_visit(
+    claim: SessionClaim,
+    *,
+    session_active: bool,
+    now: datetime,
+    visitor_number: int | None = None,
+    site: str | None = None,
+) -> Visit:
     """Decide the case from the claim and the store's answer.
 
     :param claim: from :func:`claim_session`.
     :param session_active: the store's answer: the claimed session exists, belongs to
         ``claim.visitor_id`` and has not expired (ignored when nothing is claimed).
     :param now: the request's instant, timezone-aware UTC (the log's timestamp when importing).
+    :param visitor_number: the store's answer: the visitor's number on ``site``, or ``None``.
+    :param site: the request's site.
     :return: the :class:`Visit`.
     """
+    learned = visitor_number is not None and visitor_number != claim.known_number
     if claim.is_new_visitor:
-        return Visit(Case.NEW_VISITOR, claim.visitor_id, claim.fresh_session_id, now)
-    if claim.claimed_session_id is not None and session_active:
-        return Visit(Case.SAME_SESSION, claim.visitor_id, claim.claimed_session_id, now)
-    return Visit(Case.EXPIRED_SESSION, claim.visitor_id, claim.fresh_session_id, now)
+        case, session_id = Case.NEW_VISITOR, claim.fresh_session_id
+    elif claim.claimed_session_id is not None and session_active:
+        case, session_id = Case.SAME_SESSION, claim.claimed_session_id
+    else:
+        case, session_id = Case.EXPIRED_SESSION, claim.fresh_session_id
+    return Visit(case, claim.visitor_id, session_id, now, visitor_number, site, learned)
 
 
 def session_is_active(last_seen_at: datetime, now: datetime, ttl: int) -> bool:

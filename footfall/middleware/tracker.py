@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from pymongo.database import Database
+
+from footfall.errors import StoreUnavailable
 from footfall.events import TrackEvent
 from footfall.middleware.bots import is_crawler
 from footfall.middleware.cookies import CookieCodec, new_session_id, new_visitor_id
@@ -28,15 +32,19 @@ from footfall.middleware.core import (
 from footfall.settings import Settings
 from footfall.stores.event_codec import encode_payload
 from footfall.stores.redis_sessions import RedisSessionStore
+from footfall.stores.visitor_numbers import reserve_block
 
 __all__ = ["Tracker", "DroppedCounter", "RequestFacts", "page_view_fields"]
 
 log = logging.getLogger("footfall.tracker")
 
+REFILL_RETRY_DELAY = 5  # seconds without trying MongoDB again after a block could not be reserved
+
 
 class DroppedCounter:
-    """Events this process could not queue: a total since start, and the part not yet added to
-    Redis's counters (handed to the next successful round trip)."""
+    """Failures this process counted (events it could not queue, visitors it could not number): a
+    total since start, and the part not yet added to Redis's counters (handed to the next
+    successful round trip)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -47,6 +55,11 @@ class DroppedCounter:
         with self._lock:
             self.total += 1
             self.unreported += 1
+
+    def add_reported(self) -> None:
+        """Count a failure whose report to Redis is already on its way (in the same round trip)."""
+        with self._lock:
+            self.total += 1
 
     def take_unreported(self) -> int:
         with self._lock:
@@ -88,14 +101,20 @@ class Tracker:
 
     :param settings: footfall's settings (``FOOTFALL_SECRET_KEY`` required).
     :param sessions: the Redis session store and event queue.
+    :param db: MongoDB, where blocks of visitor numbers are reserved (``None``: visitors are not
+        numbered once Redis's current block is used up).
     :raises ConfigurationError: no secret key.
     """
 
-    def __init__(self, settings: Settings, sessions: RedisSessionStore) -> None:
+    def __init__(self, settings: Settings, sessions: RedisSessionStore, db: Database | None = None) -> None:
         self.settings = settings
         self.cookies = CookieCodec(settings)
         self.sessions = sessions
+        self.db = db
         self.dropped = DroppedCounter()
+        self.numbers_failed = DroppedCounter()
+        self._refill_lock = threading.Lock()
+        self._refill_retry_at = 0.0  # time.monotonic() before which no refill is tried
 
     def classify(self, facts: RequestFacts) -> RequestKind:
         """Tracked, excluded or crawler (see :func:`footfall.middleware.core.classify_request`)."""
@@ -122,20 +141,59 @@ class Tracker:
         """
         claim = claim_session(
             self.cookies.read(facts.cookie_header),
-            fresh_visitor_id=new_visitor_id(), fresh_session_id=new_session_id(),
+            fresh_visitor_id=new_visitor_id(), fresh_session_id=new_session_id(), site=site,
         )
         payload = encode_payload(site=site, visitor_id=claim.visitor_id, at=now, referrer=facts.referrer,
                                  user_agent=facts.user_agent or "", page_view=page_view)
-        unreported = self.dropped.take_unreported()
+        unreported, unnumbered = self.dropped.take_unreported(), self.numbers_failed.take_unreported()
+        number_it = True
         try:
-            result = self.sessions.track(claim, site=site, now=now, payload=payload,
-                                         has_page_view=page_view is not None, dropped=unreported)
+            while True:
+                result = self.sessions.track(
+                    claim, site=site, now=now, payload=payload, has_page_view=page_view is not None,
+                    dropped=unreported, number_new_visitor=number_it, visitor_ttl=self.settings.visitor_ttl,
+                    numbers_failed=unnumbered,
+                )
+                if not result.needs_block:
+                    break
+                if not self._refill(site):  # the visit goes on without a number, counted
+                    number_it, unnumbered = False, unnumbered + 1
+                    self.numbers_failed.add_reported()
         except Exception as exc:  # noqa: BLE001 - fail open: nothing may raise into the app
             self.dropped.give_back(unreported)
+            self.numbers_failed.give_back(unnumbered)
             self.dropped.add()
+            if claim.is_new_visitor and number_it:  # (a refill failure was counted already)
+                self.numbers_failed.add()
             log.warning("request not tracked, Redis unavailable (event counted as dropped): %s", exc)
             return None
-        return resolve_visit(claim, session_active=result.session_active, now=now)
+        return resolve_visit(claim, session_active=result.session_active, now=now,
+                             visitor_number=result.visitor_number, site=site)
+
+    def _refill(self, site: str) -> bool:
+        """Reserve a block of visitor numbers in MongoDB and hand it to Redis (once per block of
+        ``FOOTFALL_VISITOR_NUMBER_BLOCK`` new visitors, or after Redis lost its allocator).
+
+        :return: ``False`` when it could not (MongoDB down or not configured; logged).
+        """
+        if self.db is None:
+            log.warning("visitor not numbered: no MongoDB to reserve numbers in")
+            return False
+        if time.monotonic() < self._refill_retry_at:
+            return False  # MongoDB failed a moment ago: do not make every new visitor wait for it
+        with self._refill_lock:  # the threads of one process reserve one block at a time
+            try:
+                if self.sessions.has_numbers(site):
+                    return True  # another thread refilled while this one waited
+                first, last = reserve_block(self.db, site, self.settings.visitor_number_block)
+                self.sessions.install_block(site, first, last)
+            except StoreUnavailable as exc:
+                self._refill_retry_at = time.monotonic() + REFILL_RETRY_DELAY
+                log.warning("visitor not numbered, could not reserve numbers (next try in %d s): %s",
+                            REFILL_RETRY_DELAY, exc)
+                return False
+        log.info("reserved visitor numbers %d-%d for site %r", first, last, site)
+        return True
 
     def queue_page_view(self, visit: Visit, facts: RequestFacts, page_view: dict[str, str]) -> bool:
         """Queue a page view of an already-resolved visit (server-rendered pages: a second round
@@ -146,7 +204,7 @@ class Tracker:
         payload = encode_payload(site=page_view["site"], visitor_id=visit.visitor_id, at=visit.at,
                                  referrer=facts.referrer, user_agent=facts.user_agent or "", page_view=page_view)
         try:
-            self.sessions.queue(visit.session_id, payload)
+            self.sessions.queue(visit.session_id, payload, visit.visitor_number)
         except Exception as exc:  # noqa: BLE001 - fail open
             self.dropped.add()
             log.warning("page view of %s not queued, Redis unavailable (counted as dropped): %s", facts.path, exc)
@@ -159,5 +217,7 @@ class Tracker:
                                 title=event.title, event_id=event.event_id)
 
     def close(self) -> None:
-        """Close the Redis connection pool (at shutdown, in tests)."""
+        """Close the Redis connection pool and the MongoDB client (at shutdown, in tests)."""
         self.sessions.client.close()
+        if self.db is not None:
+            self.db.client.close()

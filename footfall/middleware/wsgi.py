@@ -22,6 +22,7 @@ from footfall.middleware.core import Visit
 from footfall.middleware.cors import cors_headers, preflight_headers
 from footfall.middleware.tracker import RequestFacts, Tracker, page_view_fields
 from footfall.settings import Settings
+from footfall.stores.visitor_numbers import visitor_label
 
 __all__ = ["FootfallMiddleware", "ENVIRON_KEY"]
 
@@ -170,7 +171,9 @@ class FootfallMiddleware:
         if visit is None:
             return _json({"error": "event store unavailable; event not recorded, retry later"}, 503, cors)
         headers = cors + [("Set-Cookie", v) for v in self.tracker.cookies.set_cookie_headers(visit)]
-        return _json({"status": "recorded"}, 200, headers)
+        return _json({"status": "recorded", "visitor_number": visit.visitor_number,
+                      "visitor_label": visitor_label(visit.visitor_number, self.settings.visitor_number_digits)},
+                     200, headers)
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

@@ -8,7 +8,12 @@ Collections (issue 2's storage section):
   views, which let events arriving out of order still pick the right entry and exit page, and
   ``event_ids``, the page views already counted (so a retry is not counted again).
 - ``page_views``: ``_id`` = event id (the unique index that stores a retried event once), ``site``,
-  ``session_id``, ``visitor_id``, ``ts``, ``path``, ``query``, ``referrer``, ``title``.
+  ``session_id``, ``visitor_id``, ``ts``, ``path``, ``query``, ``referrer``, ``title``,
+  ``visitor_number``.
+- ``visitors``: one document per visitor per site, ``_id`` = ``"<site>|<visitor id>"``, ``site``,
+  ``visitor_id``, ``visitor_number``, ``first_seen_at``, ``last_seen_at``.
+
+Sessions carry ``visitor_number`` too (``null`` when the visitor has none).
 
 Every write is idempotent, so the drain may write a batch again after a crash and nothing is
 counted twice: visit starts are pipeline-update upserts (``started_at`` a minimum, the other fields
@@ -32,10 +37,13 @@ __all__ = [
     "session_start_update",
     "page_view_document",
     "page_view_session_update",
+    "visitor_update",
+    "VISITORS",
 ]
 
 SESSIONS = "sessions"
 PAGE_VIEWS = "page_views"
+VISITORS = "visitors"
 
 INDEXES: dict[str, list[IndexModel]] = {
     SESSIONS: [
@@ -49,13 +57,20 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("ts", ASCENDING)], name="ts"),
         IndexModel([("session_id", ASCENDING), ("ts", ASCENDING)], name="session_ts"),
     ],
+    VISITORS: [
+        IndexModel([("site", ASCENDING), ("visitor_number", ASCENDING)], name="site_visitor_number_unique",
+                   unique=True, partialFilterExpression={"visitor_number": {"$type": "number"}}),
+        IndexModel([("site", ASCENDING), ("first_seen_at", ASCENDING)], name="site_first_seen_at"),
+    ],
 }
 
 
 def _session_fields(
-    site: str, visitor_id: str, at: Any, referrer: str | None, user_agent: str, page_views: int
+    site: str, visitor_id: str, at: Any, referrer: str | None, user_agent: str, page_views: int,
+    visitor_number: int | None = None,
 ) -> dict[str, Any]:
     return {
+        "visitor_number": {"$ifNull": ["$visitor_number", visitor_number]},
         "site": {"$ifNull": ["$site", {"$literal": site}]},
         "visitor_id": {"$ifNull": ["$visitor_id", {"$literal": visitor_id}]},
         "started_at": {"$min": ["$started_at", at]},
@@ -73,7 +88,7 @@ def session_start_update(start: SessionStart) -> tuple[dict[str, Any], list[dict
     fields keep their first value, ``page_views`` is added 0).
     """
     fields = _session_fields(
-        start.site, start.visitor_id, start.started_at, start.referrer, start.user_agent, 0
+        start.site, start.visitor_id, start.started_at, start.referrer, start.user_agent, 0, start.visitor_number
     )
     return {"_id": start.session_id}, [{"$set": fields}]
 
@@ -90,6 +105,7 @@ def page_view_document(view: PageView) -> dict[str, Any]:
         "query": view.query,
         "referrer": view.referrer,
         "title": view.title,
+        "visitor_number": view.visitor_number,
     }
 
 
@@ -111,7 +127,8 @@ def page_view_session_update(
     """
     referrer = start.referrer if start is not None else None
     at = start.started_at if start is not None else view.ts
-    fields = _session_fields(view.site, view.visitor_id, min(at, view.ts), referrer, view.user_agent, 1)
+    fields = _session_fields(view.site, view.visitor_id, min(at, view.ts), referrer, view.user_agent, 1,
+                             view.visitor_number)
     fields["last_seen_at"] = {"$max": ["$last_seen_at", view.ts]}
     if referrer is None:
         del fields["referrer"]  # a later page view's referrer is a page of the visit, not its source
@@ -127,3 +144,17 @@ def page_view_session_update(
         }
     )
     return {"_id": view.session_id, "event_ids": {"$ne": view.event_id}}, [{"$set": fields}]
+
+
+def visitor_update(
+    site: str, visitor_id: str, first_seen_at: Any, last_seen_at: Any, visitor_number: int | None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The ``(filter, pipeline)`` upsert of a ``visitors`` document (one per visitor per site):
+    ``first_seen_at`` a minimum, ``last_seen_at`` a maximum, the number kept once set. Idempotent."""
+    return {"_id": f"{site}|{visitor_id}"}, [{"$set": {
+        "site": {"$ifNull": ["$site", {"$literal": site}]},
+        "visitor_id": {"$ifNull": ["$visitor_id", {"$literal": visitor_id}]},
+        "visitor_number": {"$ifNull": ["$visitor_number", visitor_number]},
+        "first_seen_at": {"$min": ["$first_seen_at", first_seen_at]},
+        "last_seen_at": {"$max": ["$last_seen_at", last_seen_at]},
+    }}]

@@ -7,7 +7,8 @@ get (the Lua script decides, atomically), so the entry holds:
 
 - ``e``: a JSON payload written here, with everything but the session id;
 - ``sid``: the session id the script chose;
-- ``new``: ``"1"`` when the script started that session, else ``"0"``.
+- ``new``: ``"1"`` when the script started that session, else ``"0"``;
+- ``vn``: the visitor's number on the site, or ``""``.
 
 :func:`decode_entry` turns an entry back into a :class:`~footfall.events.SessionStart` (when
 ``new``) and/or a :class:`~footfall.events.PageView`; anything malformed raises
@@ -97,6 +98,11 @@ def decode_entry(raw: dict[Any, Any]) -> QueuedRecords:
         raise EntryError(f"unknown format version {payload.get('v')!r}")
     session_id = _field(raw, "sid")
     is_new = _field(raw, "new") == "1"
+    raw_number = raw.get("vn", raw.get(b"vn")) or b""
+    raw_number = raw_number.decode() if isinstance(raw_number, bytes) else str(raw_number)
+    if raw_number and not raw_number.isdigit():
+        raise EntryError(f"vn must be a visitor number, got {raw_number[:20]!r}")
+    number = int(raw_number) if raw_number else None
     ts_ms = payload.get("ts")
     if not isinstance(ts_ms, int) or isinstance(ts_ms, bool):
         raise EntryError(f"ts must be integer milliseconds, got {ts_ms!r}")
@@ -107,7 +113,7 @@ def decode_entry(raw: dict[Any, Any]) -> QueuedRecords:
     start = None
     if is_new:
         start = SessionStart(session_id, visitor_id, _text(payload, "site"), at, _text(payload, "referrer"),
-                             user_agent)
+                             user_agent, number)
     view = None
     raw_view = payload.get("page_view")
     if raw_view is not None:
@@ -117,6 +123,7 @@ def decode_entry(raw: dict[Any, Any]) -> QueuedRecords:
             event_id=_text(raw_view, "event_id"), site=_text(raw_view, "site"), session_id=session_id,
             visitor_id=visitor_id, ts=at, path=_text(raw_view, "path"), query=_text(raw_view, "query"),
             referrer=_text(raw_view, "referrer"), title=_text(raw_view, "title"), user_agent=user_agent,
+            visitor_number=number,
         )
     if start is None and view is None:
         raise EntryError("entry records neither a visit start nor a page view")

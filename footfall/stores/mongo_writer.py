@@ -1,8 +1,9 @@
 """Writing queued records to MongoDB in batches: idempotent, partial failures isolated.
 
-Used by the drain (:mod:`footfall.drain`). A batch is two ``bulk_write(ordered=False)`` calls: page
-views inserted into ``page_views`` (keyed by event id) and one update per entry into ``sessions``
-(a visit start, or a page view counted into its visit, guarded by the session's ``event_ids``). A
+Used by the drain (:mod:`footfall.drain`). A batch is three ``bulk_write(ordered=False)`` calls: page
+views inserted into ``page_views`` (keyed by event id), one update per entry into ``sessions``
+(a visit start, or a page view counted into its visit, guarded by the session's ``event_ids``), and
+one update per visitor of the batch into ``visitors`` (first and last seen, number). A
 document MongoDB rejects fails alone (its entry is reported back); a MongoDB that does not answer
 fails the whole batch with :class:`~footfall.errors.StoreUnavailable`, to be written again later:
 every write is idempotent (see :mod:`footfall.stores.documents`).
@@ -12,19 +13,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from pymongo import InsertOne, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from footfall.errors import StoreUnavailable
+from footfall.events import SessionStart
 from footfall.stores.documents import (
     INDEXES,
     PAGE_VIEWS,
     SESSIONS,
+    VISITORS,
     page_view_document,
     page_view_session_update,
     session_start_update,
+    visitor_update,
 )
 from footfall.stores.event_codec import QueuedRecords
 
@@ -54,6 +59,21 @@ class BatchOutcome:
 
     written: int = 0
     failed: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _VisitorSpan:
+    """A visitor's first and last time, and number, within one batch (one ``visitors`` write each)."""
+
+    first: datetime
+    last: datetime
+    number: int | None
+    entry_id: str  # the entry that reports a failure of this write
+
+    def widen(self, at: datetime, number: int | None) -> None:
+        self.first, self.last = min(self.first, at), max(self.last, at)
+        if self.number is None:
+            self.number = number
 
 
 def _bulk(
@@ -86,7 +106,13 @@ def write_batch(db: Database, batch: Sequence[tuple[str, QueuedRecords]]) -> Bat
     view_owners: list[str] = []
     session_ops: list[InsertOne | UpdateOne] = []
     session_owners: list[str] = []
+    seen: dict[tuple[str, str], _VisitorSpan] = {}
     for entry_id, records in batch:
+        record = records.session_start or records.page_view
+        if record is not None:
+            at = record.started_at if isinstance(record, SessionStart) else record.ts
+            span = seen.setdefault((record.site, record.visitor_id), _VisitorSpan(at, at, None, entry_id))
+            span.widen(at, record.visitor_number)
         if records.page_view is not None:
             view_ops.append(InsertOne(page_view_document(records.page_view)))
             view_owners.append(entry_id)
@@ -99,5 +125,12 @@ def write_batch(db: Database, batch: Sequence[tuple[str, QueuedRecords]]) -> Bat
         session_owners.append(entry_id)
     _bulk(db, PAGE_VIEWS, view_ops, view_owners, outcome)
     _bulk(db, SESSIONS, session_ops, session_owners, outcome)
+    visitor_ops: list[InsertOne | UpdateOne] = []
+    visitor_owners: list[str] = []
+    for (site, visitor_id), span in seen.items():
+        query, update = visitor_update(site, visitor_id, span.first, span.last, span.number)
+        visitor_ops.append(UpdateOne(query, update, upsert=True))
+        visitor_owners.append(span.entry_id)
+    _bulk(db, VISITORS, visitor_ops, visitor_owners, outcome)
     outcome.written = len(batch) - len(outcome.failed)
     return outcome

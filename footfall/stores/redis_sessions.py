@@ -5,7 +5,10 @@
 - ``footfall:events``: a Redis Stream of events waiting for the drain (:mod:`footfall.drain`),
   which writes them to MongoDB; the request path never talks to MongoDB.
 - ``footfall:counters``: a hash of counts since the data began (``dropped``, ``failed``,
-  ``written``), read by ``/analytics/health``.
+  ``written``, ``numbers_assigned``, ``numbers_failed``), read by ``/analytics/health``.
+- ``footfall:vnum:<site>``: the site's visitor-number allocator, handing out numbers from blocks
+  reserved in MongoDB (:mod:`footfall.stores.visitor_numbers`); ``footfall:vn:<site>:<visitor id>``
+  caches a visitor's number for the life of the visitor cookie.
 
 One Lua script per request (anchors: Snowplow's collector → stream → loader, Plausible's write
 buffer) confirms the claimed session (present and owned by the visitor) and slides it, or starts
@@ -23,19 +26,62 @@ import redis
 from footfall.errors import StoreUnavailable
 from footfall.middleware.core import SessionClaim
 
-__all__ = ["RedisSessionStore", "QueueResult", "KEY_PREFIX", "STREAM_KEY", "COUNTERS_KEY", "session_key"]
+__all__ = [
+    "RedisSessionStore",
+    "QueueResult",
+    "KEY_PREFIX",
+    "STREAM_KEY",
+    "COUNTERS_KEY",
+    "session_key",
+    "number_key",
+    "allocator_key",
+]
 
 KEY_PREFIX = "footfall:"
 STREAM_KEY = KEY_PREFIX + "events"
 COUNTERS_KEY = KEY_PREFIX + "counters"
 
-# KEYS: [1] claimed session key or '', [2] fresh session key, [3] stream, [4] counters
+# KEYS: [1] claimed session key or '', [2] fresh session key, [3] stream, [4] counters,
+#       [5] the visitor's number on this site, [6] the site's number allocator
 # ARGV: [1] visitor_id, [2] now_ms, [3] ttl_ms, [4] site, [5] payload, [6] '1' when the payload holds
-#       a page view, [7] dropped events to add to the counters, [8] claimed session id, [9] fresh id
-# Returns {1 when the claimed session was active else 0, the stream entry id or ''}.
+#       a page view, [7] dropped events to add to the counters, [8] claimed session id, [9] fresh id,
+#       [10] '1' to number the visitor when no number is known for it on this site ('0' after no block
+#       could be reserved), [11] the number its cookie carries for this site or '', [12] visitor TTL in
+#       ms, [13] numbering failures to add to the counters, [14] '1' for a new visitor (nothing cached)
+# Returns {1 when the claimed session was active else 0, the stream entry id or '', the visitor's
+# number or ''}, or {-1, '', ''} with nothing done when the visitor needs a number and the
+# allocator has no block left: the caller reserves one in MongoDB, installs it, and calls again.
+# A visitor needs a number when neither its cookie nor the cache knows one on this site: a new
+# visitor, or one new to this site.
 _TRACK = """
+local num = ARGV[11]
+if num == '' and ARGV[14] == '0' then
+  num = redis.call('GET', KEYS[5]) or ''
+end
+local assigned = 0
+if num == '' and ARGV[10] == '1' then
+  local a = redis.call('HMGET', KEYS[6], 'next', 'limit', 'pending_next', 'pending_limit')
+  local nxt, lim = tonumber(a[1]), tonumber(a[2])
+  if (not nxt or nxt > lim) and a[3] then
+    nxt, lim = tonumber(a[3]), tonumber(a[4])
+    redis.call('HSET', KEYS[6], 'limit', a[4])
+    redis.call('HDEL', KEYS[6], 'pending_next', 'pending_limit')
+  end
+  if not nxt or nxt > lim then
+    return {-1, '', ''}
+  end
+  redis.call('HSET', KEYS[6], 'next', nxt + 1)
+  num = tostring(nxt)
+  assigned = 1
+end
 if tonumber(ARGV[7]) > 0 then
   redis.call('HINCRBY', KEYS[4], 'dropped', ARGV[7])
+end
+if tonumber(ARGV[13]) > 0 then
+  redis.call('HINCRBY', KEYS[4], 'numbers_failed', ARGV[13])
+end
+if assigned == 1 then
+  redis.call('HINCRBY', KEYS[4], 'numbers_assigned', 1)
 end
 local active = 0
 if KEYS[1] ~= '' then
@@ -53,12 +99,47 @@ if active == 0 then
              'started_at_ms', ARGV[2], 'last_seen_ms', ARGV[2])
   redis.call('PEXPIRE', KEYS[2], ARGV[3])
 end
+if num ~= '' and (active == 0 or assigned == 1) then
+  redis.call('SET', KEYS[5], num, 'PX', ARGV[12])
+end
 local entry = ''
 if active == 0 or ARGV[6] == '1' then
-  entry = redis.call('XADD', KEYS[3], '*', 'e', ARGV[5], 'sid', sid, 'new', tostring(1 - active))
+  entry = redis.call('XADD', KEYS[3], '*', 'e', ARGV[5], 'sid', sid, 'new', tostring(1 - active), 'vn', num)
 end
-return {active, entry}
+return {active, entry, num}
 """
+
+# KEYS: [1] the site's number allocator. ARGV: [1] first, [2] last number of a block reserved in
+# MongoDB. The block becomes current when the current one is missing or used up, else pending
+# (used next) when none is pending; otherwise it is dropped (its numbers are skipped, never reused).
+# Returns 1 when installed, 0 when dropped.
+_INSTALL_BLOCK = """
+local a = redis.call('HMGET', KEYS[1], 'next', 'limit', 'pending_next')
+local nxt, lim = tonumber(a[1]), tonumber(a[2])
+local first = tonumber(ARGV[1])
+if lim and first <= lim then
+  return 0
+end
+if not nxt or nxt > lim then
+  redis.call('HSET', KEYS[1], 'next', ARGV[1], 'limit', ARGV[2])
+  return 1
+end
+if not a[3] then
+  redis.call('HSET', KEYS[1], 'pending_next', ARGV[1], 'pending_limit', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+def number_key(site: str, visitor_id: str) -> str:
+    """The Redis key caching a visitor's number on a site (expires with the visitor cookie)."""
+    return f"{KEY_PREFIX}vn:{site}:{visitor_id}"
+
+
+def allocator_key(site: str) -> str:
+    """The Redis hash handing out a site's visitor numbers from blocks reserved in MongoDB."""
+    return f"{KEY_PREFIX}vnum:{site}"
 
 
 def session_key(session_id: str) -> str:
@@ -72,10 +153,15 @@ class QueueResult:
 
     :ivar session_active: the claimed session was active (same session).
     :ivar entry_id: the stream entry appended, or ``None`` when there was nothing to record.
+    :ivar visitor_number: the visitor's number on the site, or ``None``.
+    :ivar needs_block: nothing was done: a new visitor needs a number and the site's allocator has
+        none left (reserve a block, :meth:`RedisSessionStore.install_block`, and call again).
     """
 
     session_active: bool
     entry_id: str | None
+    visitor_number: int | None = None
+    needs_block: bool = False
 
 
 class RedisSessionStore:
@@ -89,6 +175,7 @@ class RedisSessionStore:
         self.client = client
         self._ttl_ms = session_ttl * 1000
         self._track = client.register_script(_TRACK)
+        self._install_block = client.register_script(_INSTALL_BLOCK)
 
     def track(
         self,
@@ -99,8 +186,11 @@ class RedisSessionStore:
         payload: str,
         has_page_view: bool,
         dropped: int = 0,
+        number_new_visitor: bool = True,
+        visitor_ttl: int = 365 * 24 * 3600,
+        numbers_failed: int = 0,
     ) -> QueueResult:
-        """Decide the session and queue what to record, in one round trip.
+        """Decide the session, number a new visitor, and queue what to record, in one round trip.
 
         :param claim: from :func:`footfall.middleware.core.claim_session`.
         :param site: the site recorded with a session that starts here.
@@ -108,23 +198,56 @@ class RedisSessionStore:
         :param payload: from :func:`footfall.stores.event_codec.encode_payload`; queued when a
             session starts or ``has_page_view``.
         :param dropped: events this process could not accept earlier, added to the counters.
+        :param number_new_visitor: give a visitor with no known number on the site the site's next
+            number (``False`` after a block could not be reserved: the visit goes on without one).
+        :param visitor_ttl: seconds the visitor's number stays cached (the visitor cookie's life).
+        :param numbers_failed: numbering failures of this process to add to the counters.
         :return: the :class:`QueueResult`.
         :raises StoreUnavailable: Redis did not answer within the socket timeout.
         """
         claimed = claim.claimed_session_id or ""
+        known = "" if claim.known_number is None else str(claim.known_number)
         try:
-            active, entry = self._track(
+            active, entry, number = self._track(
                 keys=[session_key(claimed) if claimed else "", session_key(claim.fresh_session_id), STREAM_KEY,
-                      COUNTERS_KEY],
+                      COUNTERS_KEY, number_key(site, claim.visitor_id), allocator_key(site)],
                 args=[claim.visitor_id, int(now.timestamp() * 1000), self._ttl_ms, site, payload,
-                      "1" if has_page_view else "0", dropped, claimed, claim.fresh_session_id],
+                      "1" if has_page_view else "0", dropped, claimed, claim.fresh_session_id,
+                      "1" if number_new_visitor else "0", known, visitor_ttl * 1000, numbers_failed,
+                      "1" if claim.is_new_visitor else "0"],
             )
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis did not answer: {exc}") from exc
+        if int(active) == -1:
+            return QueueResult(False, None, None, needs_block=True)
         entry_id = entry.decode() if isinstance(entry, bytes) else str(entry)
-        return QueueResult(int(active) == 1, entry_id or None)
+        raw_number = number.decode() if isinstance(number, bytes) else str(number)
+        return QueueResult(int(active) == 1, entry_id or None, int(raw_number) if raw_number else None)
 
-    def queue(self, session_id: str, payload: str) -> str:
+    def install_block(self, site: str, first: int, last: int) -> bool:
+        """Hand a block of numbers reserved in MongoDB to the site's allocator.
+
+        :return: ``True`` when it will be used, ``False`` when dropped (another process installed
+            blocks first; its numbers are skipped, never handed out).
+        :raises StoreUnavailable: Redis did not answer.
+        """
+        try:
+            return int(self._install_block(keys=[allocator_key(site)], args=[first, last])) == 1
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"Redis did not answer: {exc}") from exc
+
+    def has_numbers(self, site: str) -> bool:
+        """Whether the site's allocator has a number left (current or pending block).
+
+        :raises StoreUnavailable: Redis did not answer.
+        """
+        try:
+            nxt, limit, pending = self.client.hmget(allocator_key(site), "next", "limit", "pending_next")
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"Redis did not answer: {exc}") from exc
+        return pending is not None or (nxt is not None and limit is not None and int(nxt) <= int(limit))
+
+    def queue(self, session_id: str, payload: str, visitor_number: int | None = None) -> str:
         """Append an event of a known, already-started session (a second round trip: used only for
         server-rendered page views, known after the app answered).
 
@@ -132,7 +255,8 @@ class RedisSessionStore:
         :raises StoreUnavailable: Redis did not answer.
         """
         try:
-            entry = self.client.xadd(STREAM_KEY, {"e": payload, "sid": session_id, "new": "0"})
+            entry = self.client.xadd(STREAM_KEY, {"e": payload, "sid": session_id, "new": "0",
+                                                  "vn": "" if visitor_number is None else str(visitor_number)})
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis did not answer: {exc}") from exc
         return entry.decode() if isinstance(entry, bytes) else str(entry)

@@ -156,7 +156,7 @@ def test_cookie_values_are_signed_ids(site, cookies_of) -> None:
     visit = site.last_visit
     visitor_value, _ = cookies["visitor_id"]
     session_value, _ = cookies["session"]
-    assert visitor_value.startswith(visit.visitor_id + ".")
+    assert visitor_value.startswith(f"{visit.visitor_id}|{visit.site}|{visit.visitor_number}.")
     assert len(visitor_value) > len(visit.visitor_id) + 40, "a SHA-256 signature follows the id"
     assert session_value.startswith(visit.session_id + ".")
     assert uuid.UUID(visit.visitor_id).version == 4

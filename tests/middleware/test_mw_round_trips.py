@@ -18,14 +18,18 @@ from footfall.middleware.core import Case
 from footfall.stores.redis_sessions import session_key
 
 GOOGLEBOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-INSIDE_SCRIPT = frozenset({"cmdstat_hget", "cmdstat_hset", "cmdstat_pexpire", "cmdstat_xadd", "cmdstat_hincrby"})
+INSIDE_SCRIPT = frozenset({"cmdstat_hget", "cmdstat_hset", "cmdstat_pexpire", "cmdstat_xadd", "cmdstat_hincrby",
+                           "cmdstat_get", "cmdstat_set", "cmdstat_hmget"})
 OWN_INFO = {"cmdstat_info": 1}
 
-# One script call each; the rest of each map is what that call ran inside Redis.
+# One script call each; the rest of each map is what that call ran inside Redis. A visitor whose
+# cookie carries its number needs no look-up of it; a new visitor takes the allocator's next number
+# (HMGET, HSET, HINCRBY numbers_assigned) and caches it (SET); a new session refreshes that cache.
 SAME_SESSION = {"cmdstat_evalsha": 1, "cmdstat_hget": 1, "cmdstat_hset": 1, "cmdstat_pexpire": 1}
-NEW_VISITOR = {"cmdstat_evalsha": 1, "cmdstat_hset": 1, "cmdstat_pexpire": 1, "cmdstat_xadd": 1}
+NEW_VISITOR = {"cmdstat_evalsha": 1, "cmdstat_hmget": 1, "cmdstat_hset": 2, "cmdstat_hincrby": 1,
+               "cmdstat_pexpire": 1, "cmdstat_set": 1, "cmdstat_xadd": 1}
 EXPIRED_SESSION = {"cmdstat_evalsha": 1, "cmdstat_hget": 1, "cmdstat_hset": 1, "cmdstat_pexpire": 1,
-                   "cmdstat_xadd": 1}
+                   "cmdstat_set": 1, "cmdstat_xadd": 1}
 SAME_SESSION_PAGE_VIEW = {"cmdstat_evalsha": 1, "cmdstat_hget": 1, "cmdstat_hset": 1, "cmdstat_pexpire": 1,
                           "cmdstat_xadd": 1}
 

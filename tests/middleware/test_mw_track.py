@@ -30,7 +30,7 @@ def assert_untouched(redis_client, mongo_db) -> None:
 def test_page_view_is_recorded(site, cookies_of, redis_client, mongo_db, clock, queued, drain) -> None:
     response = site.track(PAGE_VIEW)
     assert response.status_code == 200
-    assert response.get_json() == {"status": "recorded"}
+    assert response.get_json() == {"status": "recorded", "visitor_number": 1, "visitor_label": "#0001"}
     assert response.mimetype == "application/json"
     assert set(cookies_of(response)) == {"session", "visitor_id"}
     assert site.seen == [], "the wrapped app never sees the track endpoint"
@@ -81,7 +81,7 @@ def test_same_event_id_three_times_is_stored_once(site, mongo_db, clock, queued,
     handled = 0
     for _ in range(3):
         clock.advance(1)
-        assert site.track(body).get_json() == {"status": "recorded"}
+        assert site.track(body).get_json() == {"status": "recorded", "visitor_number": 1, "visitor_label": "#0001"}
         if drain_each:
             handled += drain()
     assert queued() == (0 if drain_each else 3), "each retry is queued; the store dedupes"
