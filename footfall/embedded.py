@@ -41,6 +41,7 @@ __all__ = [
     "find_redis_server",
     "find_secantusd",
     "free_port",
+    "is_listening",
     "start_redis",
     "start_mongodb",
     "ensure_generated_secret",
@@ -242,7 +243,8 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _listening(port: int) -> bool:
+def is_listening(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port`` now (0.5 s at most)."""
     try:
         with socket.create_connection(("127.0.0.1", port), 0.5):
             return True
@@ -262,7 +264,7 @@ def running_embedded(data_dir: Path, name: str) -> str | None:
         url, port, pid = str(info["url"]), int(info["port"]), int(info["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return url if _pid_alive(pid) and _listening(port) else None
+    return url if _pid_alive(pid) and is_listening(port) else None
 
 
 class EmbeddedServers:

@@ -33,6 +33,7 @@ from footfall.settings import Settings
 from footfall.stores import build_tracker
 from footfall.stores.connect import mongo_database, redis_client
 from footfall.stores.redis_sessions import COUNTERS_KEY
+from tests.support import wait_until
 
 pytestmark = pytest.mark.skipif(
     bool(os.environ.get("FOOTFALL_TEST_REDIS_URL") or os.environ.get("FOOTFALL_TEST_MONGODB_URI")),
@@ -71,15 +72,6 @@ def wrapped_app(settings: Settings) -> tuple[Flask, FootfallMiddleware]:
 
 def post_page_view(client, event_id: str, path: str = "/"):
     return client.post("/analytics/track", json={"eventType": "page_view", "path": path, "event_id": event_id})
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def stored_exactly_once(mongo_uri: str, event_ids: list[str]) -> None:
@@ -138,7 +130,7 @@ def test_mongodb_outage_loses_nothing_and_stores_once(stores) -> None:
         assert slowest < 1.0, f"a tracked request took {slowest:.3f} s during the MongoDB outage"
         assert backlog(drain_client).length > 0
         mongo_server.start()
-        wait_for(lambda: backlog(drain_client).length == 0, 60, "the backlog to drain after MongoDB returned")
+        wait_until(lambda: backlog(drain_client).length == 0, 60, "the backlog to drain after MongoDB returned")
     finally:
         stop.set()
         worker.join(30)
@@ -162,7 +154,7 @@ def test_drain_killed_mid_batch_loses_and_duplicates_nothing(stores, tmp_path: P
         return int(probe.hget(COUNTERS_KEY, "written") or 0)
 
     first = subprocess.Popen(command, env=env)
-    wait_for(lambda: written() >= 300, 60, "the first drain to write some batches")
+    wait_until(lambda: written() >= 300, 60, "the first drain to write some batches")
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     at_kill = written()
@@ -171,7 +163,7 @@ def test_drain_killed_mid_batch_loses_and_duplicates_nothing(stores, tmp_path: P
 
     second = subprocess.Popen(command, env=env)
     try:
-        wait_for(lambda: backlog(probe).length == 0, 90, "the second drain to finish, claiming the dead one's batch")
+        wait_until(lambda: backlog(probe).length == 0, 90, "the second drain to finish, claiming the dead one's batch")
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(30)
@@ -194,7 +186,7 @@ def test_serve_sigterm_writes_pending_events_before_exiting(stores, tmp_path: Pa
     serve = subprocess.Popen([sys.executable, "-m", "footfall", "--log-level", "WARNING", "serve", "--port",
                               str(port), "--workers", "1"], env=env)
     try:
-        wait_for(lambda: backlog(probe).length < len(sent), 60, "the drain to start")
+        wait_until(lambda: backlog(probe).length < len(sent), 60, "the drain to start")
         queued_at_sigterm = backlog(probe).length
         serve.send_signal(signal.SIGTERM)
         assert serve.wait(90) is not None
@@ -229,7 +221,7 @@ def test_redis_outage_fails_open_counts_drops_and_recovers(stores) -> None:
         assert slowest < 0.5, f"a request took {slowest:.3f} s while Redis was down"
         assert middleware.tracker.dropped.total == 11
         redis_server.start()
-        wait_for(lambda: post_page_view(browser, str(uuid.uuid4())).status_code == 200, 10, "tracking to resume")
+        wait_until(lambda: post_page_view(browser, str(uuid.uuid4())).status_code == 200, 10, "tracking to resume")
         probe = redis.Redis.from_url(redis_server.url)
         assert int(probe.hget(COUNTERS_KEY, "dropped")) == 11
         assert middleware.tracker.dropped.unreported == 0

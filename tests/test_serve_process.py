@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,8 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from footfall.embedded import free_port
+from footfall.embedded import free_port, is_listening
 from tests.conftest import with_database
+from tests.support import wait_until
 
 BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 SESSION_TTL = 2  # seconds, so the expired-session case needs only a short wait
@@ -26,14 +26,6 @@ SESSION_TTL = 2  # seconds, so the expired-session case needs only a short wait
 
 def footfall_command() -> list[str]:
     return [sys.executable, "-m", "footfall"]
-
-
-def listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), 0.2):
-            return True
-    except OSError:
-        return False
 
 
 def process_env(data_dir: Path) -> dict[str, str]:
@@ -51,15 +43,6 @@ def process_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[dict]:
     port = free_port()
@@ -68,7 +51,7 @@ def server(tmp_path: Path) -> Iterator[dict]:
     proc = subprocess.Popen([*footfall_command(), "serve", "--port", str(port), "--workers", "2"],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_until(lambda: listening(port) or proc.poll() is not None, 90, "footfall serve to listen")
+        wait_until(lambda: is_listening(port) or proc.poll() is not None, 90, "footfall serve to listen")
         assert proc.poll() is None, (tmp_path / "serve.log").read_text()
         token = env.get("FOOTFALL_ADMIN_TOKEN") or (tmp_path / "admin_token").read_text().strip()
         yield {"url": f"http://127.0.0.1:{port}", "token": token, "proc": proc, "data_dir": tmp_path, "env": env}
@@ -125,7 +108,7 @@ def test_sigterm_stops_footfall_and_its_embedded_servers(server: dict) -> None:
     server["proc"].send_signal(signal.SIGTERM)
     assert server["proc"].wait(30) is not None
     for name, port in embedded.items():
-        wait_until(lambda port=port: not listening(port), 20, f"the embedded {name} to stop")
+        wait_until(lambda port=port: not is_listening(port), 20, f"the embedded {name} to stop")
         assert not (server["data_dir"] / f"{name}.json").exists()
 
 

@@ -15,11 +15,11 @@ from flask import Flask
 
 from footfall.analytics_api import create_app
 from footfall.cli import main
-from footfall.embedded import free_port
+from footfall.embedded import free_port, is_listening
 from footfall.middleware import FootfallMiddleware
 from footfall.settings import Settings
 from footfall.stores.visitor_numbers import BLOCKS, backfill, status, visitor_label
-from tests.test_serve_process import listening, wait_until
+from tests.support import wait_until
 
 BROWSER = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Mobile"
 AUTH = {"Authorization": "Bearer test-admin-token"}
@@ -240,7 +240,7 @@ def test_200_concurrent_new_visitors_through_gunicorn_get_200_distinct_numbers(r
     serve = subprocess.Popen([sys.executable, "-m", "footfall", "--log-level", "WARNING", "serve", "--port", str(port),
                               "--workers", "2"], env=env)
     try:
-        wait_until(lambda: listening(port), 60, "footfall serve")
+        wait_until(lambda: is_listening(port), 60, "footfall serve")
         url = f"http://127.0.0.1:{port}/analytics/track"
 
         def one_new_visitor(i: int) -> int:
