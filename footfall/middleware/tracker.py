@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pymongo.database import Database
 
@@ -24,6 +25,7 @@ from footfall.middleware.bots import is_crawler
 from footfall.middleware.cookies import CookieCodec, new_session_id, new_visitor_id
 from footfall.middleware.core import (
     RequestKind,
+    SessionClaim,
     Visit,
     claim_session,
     classify_request,
@@ -31,7 +33,7 @@ from footfall.middleware.core import (
 )
 from footfall.settings import Settings
 from footfall.stores.event_codec import encode_payload
-from footfall.stores.redis_sessions import RedisSessionStore
+from footfall.stores.redis_sessions import QueueResult, RedisSessionStore
 from footfall.stores.visitor_numbers import reserve_block
 
 __all__ = ["Tracker", "DroppedCounter", "RequestFacts", "page_view_fields"]
@@ -96,24 +98,54 @@ def page_view_fields(
             "referrer": referrer, "title": title}
 
 
-class Tracker:
-    """Classifies and resolves tracked requests, and queues what they record.
+@dataclass
+class _Attempt:
+    """One request's way through the track script: what to send, and what to count if it fails.
+    Shared by :class:`Tracker` and its asyncio twin, which differ only in awaiting."""
 
-    :param settings: footfall's settings (``FOOTFALL_SECRET_KEY`` required).
-    :param sessions: the Redis session store and event queue.
-    :param db: MongoDB, where blocks of visitor numbers are reserved (``None``: visitors are not
-        numbered once Redis's current block is used up).
-    :raises ConfigurationError: no secret key.
-    """
+    tracker: _TrackerBase
+    claim: SessionClaim
+    site: str
+    now: datetime
+    payload: str
+    has_page_view: bool
+    unreported: int
+    unnumbered: int
+    number_it: bool = True
 
-    def __init__(self, settings: Settings, sessions: RedisSessionStore, db: Database | None = None) -> None:
+    def call(self) -> dict[str, Any]:
+        """Keyword arguments of the store's ``track``."""
+        return {"site": self.site, "now": self.now, "payload": self.payload, "has_page_view": self.has_page_view,
+                "dropped": self.unreported, "number_new_visitor": self.number_it,
+                "visitor_ttl": self.tracker.settings.visitor_ttl, "numbers_failed": self.unnumbered}
+
+    def go_unnumbered(self) -> None:
+        """No block could be reserved: call again without numbering, and count that."""
+        self.number_it, self.unnumbered = False, self.unnumbered + 1
+        self.tracker.numbers_failed.add_reported()
+
+    def fail(self, exc: Exception) -> None:
+        """Redis did not answer: give the counts back, count this request's loss; fail open."""
+        self.tracker.dropped.give_back(self.unreported)
+        self.tracker.numbers_failed.give_back(self.unnumbered)
+        self.tracker.dropped.add()
+        if self.claim.is_new_visitor and self.number_it:  # (a refill failure was counted already)
+            self.tracker.numbers_failed.add()
+        log.warning("request not tracked, Redis unavailable (event counted as dropped): %s", exc)
+
+    def visit(self, result: QueueResult) -> Visit:
+        return resolve_visit(self.claim, session_active=result.session_active, now=self.now,
+                             visitor_number=result.visitor_number, site=self.site)
+
+
+class _TrackerBase:
+    """What the sync and async trackers share: settings, cookies, counters and every decision."""
+
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.cookies = CookieCodec(settings)
-        self.sessions = sessions
-        self.db = db
         self.dropped = DroppedCounter()
         self.numbers_failed = DroppedCounter()
-        self._refill_lock = threading.Lock()
         self._refill_retry_at = 0.0  # time.monotonic() before which no refill is tried
 
     def classify(self, facts: RequestFacts) -> RequestKind:
@@ -127,10 +159,66 @@ class Tracker:
         """Whether a request with this User-Agent counts nowhere (missing, or on the crawler list)."""
         return not user_agent or not user_agent.strip() or is_crawler(user_agent)
 
+    def page_view_of_event(self, event: TrackEvent) -> dict[str, str]:
+        """The page view a ``page_view`` track event queues."""
+        return page_view_fields(site=event.site, path=event.path, query=event.query, referrer=event.referrer,
+                                title=event.title, event_id=event.event_id)
+
+    def _begin(
+        self, facts: RequestFacts, site: str, now: datetime, page_view: dict[str, str] | None
+    ) -> _Attempt:
+        claim = claim_session(
+            self.cookies.read(facts.cookie_header),
+            fresh_visitor_id=new_visitor_id(), fresh_session_id=new_session_id(), site=site,
+        )
+        payload = encode_payload(site=site, visitor_id=claim.visitor_id, at=now, referrer=facts.referrer,
+                                 user_agent=facts.user_agent or "", page_view=page_view)
+        return _Attempt(self, claim, site, now, payload, page_view is not None,
+                        self.dropped.take_unreported(), self.numbers_failed.take_unreported())
+
+    def _may_refill(self, has_db: bool) -> bool:
+        if not has_db:
+            log.warning("visitor not numbered: no MongoDB to reserve numbers in")
+            return False
+        return time.monotonic() >= self._refill_retry_at  # after a failure, MongoDB rests a while
+
+    def _refill_failed(self, exc: Exception) -> bool:
+        self._refill_retry_at = time.monotonic() + REFILL_RETRY_DELAY
+        log.warning("visitor not numbered, could not reserve numbers (next try in %d s): %s", REFILL_RETRY_DELAY, exc)
+        return False
+
+    @staticmethod
+    def _page_view_payload(visit: Visit, facts: RequestFacts, page_view: dict[str, str]) -> str:
+        return encode_payload(site=page_view["site"], visitor_id=visit.visitor_id, at=visit.at,
+                              referrer=facts.referrer, user_agent=facts.user_agent or "", page_view=page_view)
+
+    def _queue_failed(self, facts: RequestFacts, exc: Exception) -> bool:
+        self.dropped.add()
+        log.warning("page view of %s not queued, Redis unavailable (counted as dropped): %s", facts.path, exc)
+        return False
+
+
+class Tracker(_TrackerBase):
+    """Classifies and resolves tracked requests, and queues what they record.
+
+    :param settings: footfall's settings (``FOOTFALL_SECRET_KEY`` required).
+    :param sessions: the Redis session store and event queue.
+    :param db: MongoDB, where blocks of visitor numbers are reserved (``None``: visitors are not
+        numbered once Redis's current block is used up).
+    :raises ConfigurationError: no secret key.
+    """
+
+    def __init__(self, settings: Settings, sessions: RedisSessionStore, db: Database | None = None) -> None:
+        super().__init__(settings)
+        self.sessions = sessions
+        self.db = db
+        self._refill_lock = threading.Lock()
+
     def resolve(
         self, facts: RequestFacts, *, site: str, now: datetime, page_view: dict[str, str] | None = None
     ) -> Visit | None:
-        """Decide the request's visit and queue what it records, in one Redis round trip.
+        """Decide the request's visit, number its visitor and queue what it records, in one Redis
+        round trip (plus a MongoDB one for the request that finds the number block used up).
 
         :param facts: the request (its referrer is recorded with a visit that starts here).
         :param site: the site a visit that starts here belongs to.
@@ -139,36 +227,15 @@ class Tracker:
         :return: the :class:`Visit`, or ``None`` when Redis is down: logged and counted as a
             dropped event; the request goes on untracked (footfall fails open).
         """
-        claim = claim_session(
-            self.cookies.read(facts.cookie_header),
-            fresh_visitor_id=new_visitor_id(), fresh_session_id=new_session_id(), site=site,
-        )
-        payload = encode_payload(site=site, visitor_id=claim.visitor_id, at=now, referrer=facts.referrer,
-                                 user_agent=facts.user_agent or "", page_view=page_view)
-        unreported, unnumbered = self.dropped.take_unreported(), self.numbers_failed.take_unreported()
-        number_it = True
+        attempt = self._begin(facts, site, now, page_view)
         try:
-            while True:
-                result = self.sessions.track(
-                    claim, site=site, now=now, payload=payload, has_page_view=page_view is not None,
-                    dropped=unreported, number_new_visitor=number_it, visitor_ttl=self.settings.visitor_ttl,
-                    numbers_failed=unnumbered,
-                )
-                if not result.needs_block:
-                    break
+            while (result := self.sessions.track(attempt.claim, **attempt.call())).needs_block:
                 if not self._refill(site):  # the visit goes on without a number, counted
-                    number_it, unnumbered = False, unnumbered + 1
-                    self.numbers_failed.add_reported()
+                    attempt.go_unnumbered()
         except Exception as exc:  # noqa: BLE001 - fail open: nothing may raise into the app
-            self.dropped.give_back(unreported)
-            self.numbers_failed.give_back(unnumbered)
-            self.dropped.add()
-            if claim.is_new_visitor and number_it:  # (a refill failure was counted already)
-                self.numbers_failed.add()
-            log.warning("request not tracked, Redis unavailable (event counted as dropped): %s", exc)
+            attempt.fail(exc)
             return None
-        return resolve_visit(claim, session_active=result.session_active, now=now,
-                             visitor_number=result.visitor_number, site=site)
+        return attempt.visit(result)
 
     def _refill(self, site: str) -> bool:
         """Reserve a block of visitor numbers in MongoDB and hand it to Redis (once per block of
@@ -176,11 +243,8 @@ class Tracker:
 
         :return: ``False`` when it could not (MongoDB down or not configured; logged).
         """
-        if self.db is None:
-            log.warning("visitor not numbered: no MongoDB to reserve numbers in")
+        if not self._may_refill(self.db is not None) or self.db is None:
             return False
-        if time.monotonic() < self._refill_retry_at:
-            return False  # MongoDB failed a moment ago: do not make every new visitor wait for it
         with self._refill_lock:  # the threads of one process reserve one block at a time
             try:
                 if self.sessions.has_numbers(site):
@@ -188,10 +252,7 @@ class Tracker:
                 first, last = reserve_block(self.db, site, self.settings.visitor_number_block)
                 self.sessions.install_block(site, first, last)
             except StoreUnavailable as exc:
-                self._refill_retry_at = time.monotonic() + REFILL_RETRY_DELAY
-                log.warning("visitor not numbered, could not reserve numbers (next try in %d s): %s",
-                            REFILL_RETRY_DELAY, exc)
-                return False
+                return self._refill_failed(exc)
         log.info("reserved visitor numbers %d-%d for site %r", first, last, site)
         return True
 
@@ -201,20 +262,12 @@ class Tracker:
 
         :return: ``True`` when queued; ``False`` when Redis is down (logged, counted as dropped).
         """
-        payload = encode_payload(site=page_view["site"], visitor_id=visit.visitor_id, at=visit.at,
-                                 referrer=facts.referrer, user_agent=facts.user_agent or "", page_view=page_view)
         try:
-            self.sessions.queue(visit.session_id, payload, visit.visitor_number)
+            self.sessions.queue(visit.session_id, self._page_view_payload(visit, facts, page_view),
+                                visit.visitor_number)
         except Exception as exc:  # noqa: BLE001 - fail open
-            self.dropped.add()
-            log.warning("page view of %s not queued, Redis unavailable (counted as dropped): %s", facts.path, exc)
-            return False
+            return self._queue_failed(facts, exc)
         return True
-
-    def page_view_of_event(self, event: TrackEvent) -> dict[str, str]:
-        """The page view a ``page_view`` track event queues."""
-        return page_view_fields(site=event.site, path=event.path, query=event.query, referrer=event.referrer,
-                                title=event.title, event_id=event.event_id)
 
     def close(self) -> None:
         """Close the Redis connection pool and the MongoDB client (at shutdown, in tests)."""

@@ -7,7 +7,6 @@ It wraps ``start_response`` to add ``Set-Cookie`` headers (as Werkzeug's ``Proxy
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -16,13 +15,11 @@ from typing import Any
 from werkzeug.wrappers import Response
 
 from footfall.errors import InvalidEvent
-from footfall.events import MAX_BODY_BYTES, parse_track_body
+from footfall.middleware import track_endpoint as endpoint
 from footfall.middleware.background import BackgroundDrain
 from footfall.middleware.core import Visit
-from footfall.middleware.cors import cors_headers, preflight_headers
 from footfall.middleware.tracker import RequestFacts, Tracker, page_view_fields
 from footfall.settings import Settings
-from footfall.stores.visitor_numbers import visitor_label
 
 __all__ = ["FootfallMiddleware", "ENVIRON_KEY"]
 
@@ -43,9 +40,6 @@ def _facts(environ: dict[str, Any]) -> RequestFacts:
         referrer=environ.get("HTTP_REFERER", ""),
     )
 
-
-def _json(body: dict[str, Any], status: int, headers: list[tuple[str, str]] | None = None) -> Response:
-    return Response(json.dumps(body), status=status, headers=headers or [], mimetype="application/json")
 
 
 class FootfallMiddleware:
@@ -133,67 +127,36 @@ class FootfallMiddleware:
         self.tracker.queue_page_view(visit, facts, view)
 
     def _track(self, environ: dict[str, Any], facts: RequestFacts) -> Response:
-        """Answer the track endpoint.
+        """Answer the track endpoint; statuses as in :mod:`footfall.middleware.track_endpoint`."""
+        return _response(self._track_reply(environ, facts))
 
-        :raise 400: malformed JSON, missing/unknown ``eventType``, bad ``path`` (JSON ``error``).
-        :raise 403: a preflight from an origin not in ``FOOTFALL_CORS_ORIGINS``.
-        :raise 405: a method other than ``POST`` or ``OPTIONS``.
-        :raise 413: a body over 16 KiB.
-        :raise 503: Redis did not take the event (it is counted as dropped; the client may retry
-            with the same ``event_id``, which is stored once).
-        """
-        origin = environ.get("HTTP_ORIGIN")
-        if facts.method == "OPTIONS":
-            allowed = preflight_headers(origin, self.settings.cors_origins)
-            if allowed is None:
-                return _json({"error": f"origin {origin!r} is not in FOOTFALL_CORS_ORIGINS"}, 403)
-            return Response(status=204, headers=allowed)
-        cors = cors_headers(origin, self.settings.cors_origins)
-        if facts.method != "POST":
-            return _json({"error": f"{facts.method} is not allowed here; POST a JSON event"}, 405,
-                         cors + [("Allow", "POST, OPTIONS")])
+    def _track_reply(self, environ: dict[str, Any], facts: RequestFacts) -> endpoint.Reply:
+        cors = endpoint.opening(facts.method, environ.get("HTTP_ORIGIN"), self.settings)
+        if isinstance(cors, endpoint.Reply):
+            return cors
         try:
-            body = _read_body(environ)
-            event = parse_track_body(body, default_site=self.settings.default_site)
+            limit = endpoint.body_limit(environ.get("CONTENT_LENGTH"))
         except InvalidEvent as exc:
-            return _json({"error": exc.message}, exc.status, cors)
+            return endpoint.Reply(exc.status, {"error": exc.message}, cors)
+        body = b""
+        if environ.get("CONTENT_LENGTH") or environ.get("wsgi.input_terminated"):
+            body = bytes(environ["wsgi.input"].read(limit))
+        event = endpoint.event_of(body, self.settings, cors)
+        if isinstance(event, endpoint.Reply):
+            return event
         if self.tracker.is_crawler(facts.user_agent):
-            return _json({"status": "ignored", "reason": "crawler or missing User-Agent"}, 200, cors)
-
+            return endpoint.Reply(200, endpoint.IGNORED_CRAWLER, cors)
         if self._drain is not None:
             self._drain.ensure_started()
-        now = self._clock()
-        visit_facts = RequestFacts("POST", event.path, event.query, facts.user_agent, facts.cookie_header,
-                                   event.referrer)
-        visit = self.tracker.resolve(visit_facts, site=event.site, now=now,
+        visit = self.tracker.resolve(endpoint.visit_facts(event, facts.user_agent, facts.cookie_header),
+                                     site=event.site, now=self._clock(),
                                      page_view=self.tracker.page_view_of_event(event))
         environ[ENVIRON_KEY] = visit
         if visit is None:
-            return _json({"error": "event store unavailable; event not recorded, retry later"}, 503, cors)
-        headers = cors + [("Set-Cookie", v) for v in self.tracker.cookies.set_cookie_headers(visit)]
-        return _json({"status": "recorded", "visitor_number": visit.visitor_number,
-                      "visitor_label": visitor_label(visit.visitor_number, self.settings.visitor_number_digits)},
-                     200, headers)
+            return endpoint.unavailable(cors)
+        return endpoint.recorded(visit, cors, self.tracker.cookies, self.settings)
 
 
-def _read_body(environ: dict[str, Any]) -> bytes:
-    """Read at most 16 KiB + 1 byte of the request body.
-
-    :raises InvalidEvent: 413 when ``Content-Length`` or the body itself is over 16 KiB, 400 when
-        ``Content-Length`` is malformed or negative.
-    """
-    raw_length = environ.get("CONTENT_LENGTH") or ""
-    stream = environ["wsgi.input"]
-    if raw_length:
-        try:
-            length = int(raw_length)
-        except ValueError:
-            raise InvalidEvent(f"Content-Length {raw_length!r} is not a number") from None
-        if length < 0:  # read(-1) would read to the end of the stream, past any limit
-            raise InvalidEvent(f"Content-Length {length} is negative")
-        if length > MAX_BODY_BYTES:
-            raise InvalidEvent(f"body is {length} bytes; at most {MAX_BODY_BYTES} are accepted", status=413)
-        return bytes(stream.read(length))
-    if environ.get("wsgi.input_terminated"):
-        return bytes(stream.read(MAX_BODY_BYTES + 1))
-    return b""
+def _response(reply: endpoint.Reply) -> Response:
+    return Response(reply.encoded() if reply.body is not None else None, status=reply.status,
+                    headers=reply.headers, mimetype="application/json" if reply.body is not None else None)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import redis
-from pymongo import MongoClient
+import redis.asyncio
+from pymongo import AsyncMongoClient, MongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from footfall.errors import ConfigurationError
 from footfall.settings import Settings
 
-__all__ = ["redis_client", "mongo_database", "DEFAULT_DATABASE"]
+__all__ = ["redis_client", "mongo_database", "async_redis_client", "async_mongo_database", "DEFAULT_DATABASE"]
 
 DEFAULT_DATABASE = "footfall"
 MONGO_SERVER_SELECTION_TIMEOUT_MS = 2000
@@ -58,4 +61,33 @@ def mongo_database(settings: Settings, **client_options: object) -> Database:
     options: dict[str, object] = {"tz_aware": True, "serverSelectionTimeoutMS": MONGO_SERVER_SELECTION_TIMEOUT_MS}
     options.update(client_options)
     client: MongoClient = MongoClient(settings.mongodb_uri, **options)
+    return client.get_database(client.get_default_database(DEFAULT_DATABASE).name)
+
+
+def async_redis_client(settings: Settings) -> redis.asyncio.Redis:
+    """The asyncio twin of :func:`redis_client` for the request path (same timeouts, no retries).
+
+    :raises ConfigurationError: ``FOOTFALL_REDIS_URL`` is not set.
+    """
+    if not settings.redis_url:
+        raise ConfigurationError("FOOTFALL_REDIS_URL is not set")
+    return redis.asyncio.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_socket_timeout,
+        socket_connect_timeout=settings.redis_socket_timeout,
+        retry=AsyncRetry(NoBackoff(), 0),
+        health_check_interval=30,
+    )
+
+
+def async_mongo_database(settings: Settings, **client_options: object) -> AsyncDatabase:
+    """The asyncio twin of :func:`mongo_database` (pymongo's ``AsyncMongoClient``).
+
+    :raises ConfigurationError: ``FOOTFALL_MONGODB_URI`` is not set.
+    """
+    if not settings.mongodb_uri:
+        raise ConfigurationError("FOOTFALL_MONGODB_URI is not set")
+    options: dict[str, object] = {"tz_aware": True, "serverSelectionTimeoutMS": MONGO_SERVER_SELECTION_TIMEOUT_MS}
+    options.update(client_options)
+    client: AsyncMongoClient = AsyncMongoClient(settings.mongodb_uri, **options)
     return client.get_database(client.get_default_database(DEFAULT_DATABASE).name)

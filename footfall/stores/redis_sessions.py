@@ -18,8 +18,10 @@ not accept while Redis was down. Atomic, and one round trip (EVALSHA).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import redis
 
@@ -35,6 +37,14 @@ __all__ = [
     "session_key",
     "number_key",
     "allocator_key",
+    "TrackCall",
+    "track_call",
+    "parse_track_reply",
+    "allocator_has_numbers",
+    "queue_fields",
+    "TRACK_SCRIPT",
+    "INSTALL_BLOCK_SCRIPT",
+    "ALLOCATOR_FIELDS",
 ]
 
 KEY_PREFIX = "footfall:"
@@ -53,7 +63,7 @@ COUNTERS_KEY = KEY_PREFIX + "counters"
 # allocator has no block left: the caller reserves one in MongoDB, installs it, and calls again.
 # A visitor needs a number when neither its cookie nor the cache knows one on this site: a new
 # visitor, or one new to this site.
-_TRACK = """
+TRACK_SCRIPT = """
 local num = ARGV[11]
 if num == '' and ARGV[14] == '0' then
   num = redis.call('GET', KEYS[5]) or ''
@@ -113,7 +123,7 @@ return {active, entry, num}
 # MongoDB. The block becomes current when the current one is missing or used up, else pending
 # (used next) when none is pending; otherwise it is dropped (its numbers are skipped, never reused).
 # Returns 1 when installed, 0 when dropped.
-_INSTALL_BLOCK = """
+INSTALL_BLOCK_SCRIPT = """
 local a = redis.call('HMGET', KEYS[1], 'next', 'limit', 'pending_next')
 local nxt, lim = tonumber(a[1]), tonumber(a[2])
 local first = tonumber(ARGV[1])
@@ -142,6 +152,9 @@ def allocator_key(site: str) -> str:
     return f"{KEY_PREFIX}vnum:{site}"
 
 
+ALLOCATOR_FIELDS = ("next", "limit", "pending_next")
+
+
 def session_key(session_id: str) -> str:
     """The Redis key of an active session."""
     return f"{KEY_PREFIX}session:{session_id}"
@@ -164,8 +177,83 @@ class QueueResult:
     needs_block: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class TrackCall:
+    """The keys and arguments of one call of the track script (pure: the sync and async stores
+    both send exactly this)."""
+
+    keys: list[str]
+    args: list[Any]
+
+
+def track_call(
+    claim: SessionClaim,
+    *,
+    site: str,
+    now: datetime,
+    session_ttl: int,
+    payload: str,
+    has_page_view: bool,
+    dropped: int = 0,
+    number_new_visitor: bool = True,
+    visitor_ttl: int = 365 * 24 * 3600,
+    numbers_failed: int = 0,
+) -> TrackCall:
+    """Build the track script's call: decide the session, number the visitor, queue what to record.
+
+    :param claim: from :func:`footfall.middleware.core.claim_session`.
+    :param site: the site recorded with a session that starts here.
+    :param now: the request's instant (UTC datetime).
+    :param session_ttl: seconds a session stays active after its last request.
+    :param payload: from :func:`footfall.stores.event_codec.encode_payload`; queued when a
+        session starts or ``has_page_view``.
+    :param dropped: events this process could not accept earlier, added to the counters.
+    :param number_new_visitor: give a visitor with no known number on the site the site's next
+        number (``False`` after a block could not be reserved: the visit goes on without one).
+    :param visitor_ttl: seconds the visitor's number stays cached (the visitor cookie's life).
+    :param numbers_failed: numbering failures of this process to add to the counters.
+    """
+    claimed = claim.claimed_session_id or ""
+    known = "" if claim.known_number is None else str(claim.known_number)
+    return TrackCall(
+        keys=[session_key(claimed) if claimed else "", session_key(claim.fresh_session_id), STREAM_KEY,
+              COUNTERS_KEY, number_key(site, claim.visitor_id), allocator_key(site)],
+        args=[claim.visitor_id, int(now.timestamp() * 1000), session_ttl * 1000, site, payload,
+              "1" if has_page_view else "0", dropped, claimed, claim.fresh_session_id,
+              "1" if number_new_visitor else "0", known, visitor_ttl * 1000, numbers_failed,
+              "1" if claim.is_new_visitor else "0"],
+    )
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def parse_track_reply(reply: Sequence[Any]) -> QueueResult:
+    """The :class:`QueueResult` of the track script's reply ``[active, entry id, number]``."""
+    active, entry, number = reply
+    if int(active) == -1:
+        return QueueResult(False, None, None, needs_block=True)
+    raw_number = _text(number)
+    return QueueResult(int(active) == 1, _text(entry) or None, int(raw_number) if raw_number else None)
+
+
+def allocator_has_numbers(reply: Sequence[Any]) -> bool:
+    """From ``HMGET allocator next limit pending_next``: whether a number is left."""
+    nxt, limit, pending = reply
+    return pending is not None or (nxt is not None and limit is not None and int(nxt) <= int(limit))
+
+
+def queue_fields(session_id: str, payload: str, visitor_number: int | None) -> dict[str, str]:
+    """The stream entry of an event of an already-started session (see :meth:`RedisSessionStore.queue`)."""
+    return {"e": payload, "sid": session_id, "new": "0", "vn": "" if visitor_number is None else str(visitor_number)}
+
+
 class RedisSessionStore:
-    """Confirms, slides and starts active sessions and queues events, in Redis.
+    """Confirms, slides and starts active sessions, numbers visitors and queues events, in Redis.
+
+    A thin shell around the pure call builders above; its asyncio twin is
+    :class:`~footfall.stores.async_redis_sessions.AsyncRedisSessionStore`.
 
     :param client: a redis-py client (see :func:`footfall.stores.connect.redis_client`).
     :param session_ttl: seconds a session stays active after its last request.
@@ -173,56 +261,20 @@ class RedisSessionStore:
 
     def __init__(self, client: redis.Redis, session_ttl: int) -> None:
         self.client = client
-        self._ttl_ms = session_ttl * 1000
-        self._track = client.register_script(_TRACK)
-        self._install_block = client.register_script(_INSTALL_BLOCK)
+        self.session_ttl = session_ttl
+        self._track = client.register_script(TRACK_SCRIPT)
+        self._install_block = client.register_script(INSTALL_BLOCK_SCRIPT)
 
-    def track(
-        self,
-        claim: SessionClaim,
-        *,
-        site: str,
-        now: datetime,
-        payload: str,
-        has_page_view: bool,
-        dropped: int = 0,
-        number_new_visitor: bool = True,
-        visitor_ttl: int = 365 * 24 * 3600,
-        numbers_failed: int = 0,
-    ) -> QueueResult:
-        """Decide the session, number a new visitor, and queue what to record, in one round trip.
+    def track(self, claim: SessionClaim, **call: Any) -> QueueResult:
+        """Run the track script once (one round trip); ``call`` as for :func:`track_call`.
 
-        :param claim: from :func:`footfall.middleware.core.claim_session`.
-        :param site: the site recorded with a session that starts here.
-        :param now: the request's instant (UTC datetime).
-        :param payload: from :func:`footfall.stores.event_codec.encode_payload`; queued when a
-            session starts or ``has_page_view``.
-        :param dropped: events this process could not accept earlier, added to the counters.
-        :param number_new_visitor: give a visitor with no known number on the site the site's next
-            number (``False`` after a block could not be reserved: the visit goes on without one).
-        :param visitor_ttl: seconds the visitor's number stays cached (the visitor cookie's life).
-        :param numbers_failed: numbering failures of this process to add to the counters.
-        :return: the :class:`QueueResult`.
         :raises StoreUnavailable: Redis did not answer within the socket timeout.
         """
-        claimed = claim.claimed_session_id or ""
-        known = "" if claim.known_number is None else str(claim.known_number)
+        prepared = track_call(claim, session_ttl=self.session_ttl, **call)
         try:
-            active, entry, number = self._track(
-                keys=[session_key(claimed) if claimed else "", session_key(claim.fresh_session_id), STREAM_KEY,
-                      COUNTERS_KEY, number_key(site, claim.visitor_id), allocator_key(site)],
-                args=[claim.visitor_id, int(now.timestamp() * 1000), self._ttl_ms, site, payload,
-                      "1" if has_page_view else "0", dropped, claimed, claim.fresh_session_id,
-                      "1" if number_new_visitor else "0", known, visitor_ttl * 1000, numbers_failed,
-                      "1" if claim.is_new_visitor else "0"],
-            )
+            return parse_track_reply(self._track(keys=prepared.keys, args=prepared.args))
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis did not answer: {exc}") from exc
-        if int(active) == -1:
-            return QueueResult(False, None, None, needs_block=True)
-        entry_id = entry.decode() if isinstance(entry, bytes) else str(entry)
-        raw_number = number.decode() if isinstance(number, bytes) else str(number)
-        return QueueResult(int(active) == 1, entry_id or None, int(raw_number) if raw_number else None)
 
     def install_block(self, site: str, first: int, last: int) -> bool:
         """Hand a block of numbers reserved in MongoDB to the site's allocator.
@@ -242,10 +294,9 @@ class RedisSessionStore:
         :raises StoreUnavailable: Redis did not answer.
         """
         try:
-            nxt, limit, pending = self.client.hmget(allocator_key(site), "next", "limit", "pending_next")
+            return allocator_has_numbers(self.client.hmget(allocator_key(site), *ALLOCATOR_FIELDS))
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis did not answer: {exc}") from exc
-        return pending is not None or (nxt is not None and limit is not None and int(nxt) <= int(limit))
 
     def queue(self, session_id: str, payload: str, visitor_number: int | None = None) -> str:
         """Append an event of a known, already-started session (a second round trip: used only for
@@ -255,11 +306,9 @@ class RedisSessionStore:
         :raises StoreUnavailable: Redis did not answer.
         """
         try:
-            entry = self.client.xadd(STREAM_KEY, {"e": payload, "sid": session_id, "new": "0",
-                                                  "vn": "" if visitor_number is None else str(visitor_number)})
+            return _text(self.client.xadd(STREAM_KEY, queue_fields(session_id, payload, visitor_number)))
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis did not answer: {exc}") from exc
-        return entry.decode() if isinstance(entry, bytes) else str(entry)
 
     def ping(self) -> bool:
         """Whether Redis answers a PING now."""

@@ -22,6 +22,7 @@ from typing import Any
 
 import redis
 from pymongo import ReturnDocument, UpdateMany, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
@@ -29,7 +30,9 @@ from footfall.errors import StoreUnavailable
 from footfall.stores.documents import PAGE_VIEWS, SESSIONS, VISITORS
 from footfall.stores.redis_sessions import number_key
 
-__all__ = ["BLOCKS", "visitor_label", "visitor_doc_id", "reserve_block", "backfill", "status"]
+__all__ = [
+    "BLOCKS", "visitor_label", "visitor_doc_id", "reserve_block", "async_reserve_block", "backfill", "status",
+]
 
 BLOCKS = "visitor_number_blocks"
 
@@ -47,6 +50,10 @@ def visitor_doc_id(site: str, visitor_id: str) -> str:
     return f"{site}|{visitor_id}"
 
 
+def _block_update(site: str, size: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    return {"_id": site}, {"$inc": {"reserved": size}}
+
+
 def reserve_block(db: Database, site: str, size: int) -> tuple[int, int]:
     """Reserve the next ``size`` numbers of ``site`` above its high-water mark (one atomic ``$inc``).
 
@@ -54,13 +61,21 @@ def reserve_block(db: Database, site: str, size: int) -> tuple[int, int]:
     :raises StoreUnavailable: MongoDB did not answer.
     """
     try:
-        doc = db[BLOCKS].find_one_and_update(
-            {"_id": site}, {"$inc": {"reserved": size}}, upsert=True, return_document=ReturnDocument.AFTER
-        )
+        doc = db[BLOCKS].find_one_and_update(*_block_update(site, size), upsert=True,
+                                             return_document=ReturnDocument.AFTER)
     except PyMongoError as exc:
         raise StoreUnavailable(f"MongoDB did not reserve visitor numbers for site {site!r}: {exc}") from exc
-    last = int(doc["reserved"])
-    return last - size + 1, last
+    return int(doc["reserved"]) - size + 1, int(doc["reserved"])
+
+
+async def async_reserve_block(db: AsyncDatabase, site: str, size: int) -> tuple[int, int]:
+    """The asyncio twin of :func:`reserve_block` (pymongo's ``AsyncMongoClient``)."""
+    try:
+        doc = await db[BLOCKS].find_one_and_update(*_block_update(site, size), upsert=True,
+                                                   return_document=ReturnDocument.AFTER)
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"MongoDB did not reserve visitor numbers for site {site!r}: {exc}") from exc
+    return int(doc["reserved"]) - size + 1, int(doc["reserved"])
 
 
 def _sites(db: Database, site: str | None) -> list[str]:
