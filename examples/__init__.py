@@ -1,0 +1,1 @@
+"""Example apps wrapped by footfall in two lines: Flask (WSGI), Starlette and FastAPI (ASGI)."""
