@@ -60,11 +60,10 @@ def backlog(client: redis.Redis, now: float | None = None) -> Backlog:
     length = int(client.xlen(STREAM_KEY))
     if not length:
         return Backlog(0, 0.0)
-    oldest = client.xrange(STREAM_KEY, count=1)
+    oldest: Any = client.xrange(STREAM_KEY, count=1)
     if not oldest:
         return Backlog(0, 0.0)
-    entry_id = oldest[0][0]
-    entry_ms = int((entry_id.decode() if isinstance(entry_id, bytes) else entry_id).split("-")[0])
+    entry_ms = int(_id(oldest[0][0]).split("-")[0])
     now = time.time() if now is None else now
     return Backlog(length, max(0.0, now - entry_ms / 1000))
 
@@ -123,8 +122,8 @@ class Drain:
 
     def _read(self, block: bool) -> list[tuple[Any, dict[Any, Any]]]:
         if self._own_pending:
-            rows = self.client.xreadgroup(GROUP, self.consumer, {STREAM_KEY: "0"}, count=self.batch_size)
-            entries = rows[0][1] if rows else []
+            rows: Any = self.client.xreadgroup(GROUP, self.consumer, {STREAM_KEY: "0"}, count=self.batch_size)
+            entries: list[Any] = rows[0][1] if rows else []
             ghosts = [entry_id for entry_id, fields in entries if not fields]  # deleted while pending
             if ghosts:
                 self.client.xack(STREAM_KEY, GROUP, *ghosts)
@@ -132,7 +131,7 @@ class Drain:
                 return [(entry_id, fields) for entry_id, fields in entries if fields]
             self._own_pending = False
         if time.monotonic() >= self._next_claim:
-            claimed = self.client.xautoclaim(STREAM_KEY, GROUP, self.consumer, self.claim_idle_ms,
+            claimed: Any = self.client.xautoclaim(STREAM_KEY, GROUP, self.consumer, self.claim_idle_ms,
                                              start_id="0-0", count=self.batch_size)
             self._next_claim = time.monotonic() + max(self.claim_idle_ms / 4000, 0.05)
             entries = [(entry_id, fields) for entry_id, fields in claimed[1] if fields]

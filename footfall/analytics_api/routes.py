@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from pymongo.errors import PyMongoError
 from redis import RedisError
@@ -32,7 +32,7 @@ def state() -> Any:
     return current_app.extensions["footfall"]
 
 
-def _error(message: str, status: int) -> ResponseReturnValue:
+def _error(message: str, status: int) -> tuple[Response, int]:
     return jsonify(error=message), status
 
 

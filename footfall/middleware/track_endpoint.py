@@ -18,6 +18,7 @@ Statuses (all with a JSON body, issue 2):
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from footfall.errors import InvalidEvent
@@ -39,7 +40,7 @@ class Reply:
     """An answer to send: status, JSON body (``None`` for none) and headers."""
 
     status: int
-    body: dict[str, object] | None = None
+    body: Mapping[str, object] | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
 
     def encoded(self) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 import redis.asyncio
 from pymongo import AsyncMongoClient, MongoClient
@@ -48,7 +50,7 @@ def redis_client(settings: Settings, *, for_drain: bool = False) -> redis.Redis:
     )
 
 
-def mongo_database(settings: Settings, **client_options: object) -> Database:
+def mongo_database(settings: Settings, **client_options: Any) -> Database:
     """The database named in ``FOOTFALL_MONGODB_URI`` (``footfall`` when the URI names none).
 
     The client is timezone-aware (datetimes come back as UTC-aware) and stops looking for a server
@@ -58,7 +60,7 @@ def mongo_database(settings: Settings, **client_options: object) -> Database:
     """
     if not settings.mongodb_uri:
         raise ConfigurationError("FOOTFALL_MONGODB_URI is not set")
-    options: dict[str, object] = {"tz_aware": True, "serverSelectionTimeoutMS": MONGO_SERVER_SELECTION_TIMEOUT_MS}
+    options: dict[str, Any] = {"tz_aware": True, "serverSelectionTimeoutMS": MONGO_SERVER_SELECTION_TIMEOUT_MS}
     options.update(client_options)
     client: MongoClient = MongoClient(settings.mongodb_uri, **options)
     return client.get_database(client.get_default_database(DEFAULT_DATABASE).name)
@@ -80,14 +82,14 @@ def async_redis_client(settings: Settings) -> redis.asyncio.Redis:
     )
 
 
-def async_mongo_database(settings: Settings, **client_options: object) -> AsyncDatabase:
+def async_mongo_database(settings: Settings, **client_options: Any) -> AsyncDatabase:
     """The asyncio twin of :func:`mongo_database` (pymongo's ``AsyncMongoClient``).
 
     :raises ConfigurationError: ``FOOTFALL_MONGODB_URI`` is not set.
     """
     if not settings.mongodb_uri:
         raise ConfigurationError("FOOTFALL_MONGODB_URI is not set")
-    options: dict[str, object] = {"tz_aware": True, "serverSelectionTimeoutMS": MONGO_SERVER_SELECTION_TIMEOUT_MS}
+    options: dict[str, Any] = {"tz_aware": True, "serverSelectionTimeoutMS": MONGO_SERVER_SELECTION_TIMEOUT_MS}
     options.update(client_options)
     client: AsyncMongoClient = AsyncMongoClient(settings.mongodb_uri, **options)
     return client.get_database(client.get_default_database(DEFAULT_DATABASE).name)

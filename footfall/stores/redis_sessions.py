@@ -244,7 +244,7 @@ def allocator_has_numbers(reply: Sequence[Any]) -> bool:
     return pending is not None or (nxt is not None and limit is not None and int(nxt) <= int(limit))
 
 
-def queue_fields(session_id: str, payload: str, visitor_number: int | None) -> dict[str, str]:
+def queue_fields(session_id: str, payload: str, visitor_number: int | None) -> dict[Any, Any]:
     """The stream entry of an event of an already-started session (see :meth:`RedisSessionStore.queue`)."""
     return {"e": payload, "sid": session_id, "new": "0", "vn": "" if visitor_number is None else str(visitor_number)}
 

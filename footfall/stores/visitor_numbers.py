@@ -65,6 +65,12 @@ def reserve_block(db: Database, site: str, size: int) -> tuple[int, int]:
                                              return_document=ReturnDocument.AFTER)
     except PyMongoError as exc:
         raise StoreUnavailable(f"MongoDB did not reserve visitor numbers for site {site!r}: {exc}") from exc
+    return _block_range(doc, site, size)
+
+
+def _block_range(doc: dict[str, Any] | None, site: str, size: int) -> tuple[int, int]:
+    if doc is None:  # an upsert returning the document after the update always finds one
+        raise StoreUnavailable(f"MongoDB returned no visitor-number block for site {site!r}")
     return int(doc["reserved"]) - size + 1, int(doc["reserved"])
 
 
@@ -75,7 +81,7 @@ async def async_reserve_block(db: AsyncDatabase, site: str, size: int) -> tuple[
                                                    return_document=ReturnDocument.AFTER)
     except PyMongoError as exc:
         raise StoreUnavailable(f"MongoDB did not reserve visitor numbers for site {site!r}: {exc}") from exc
-    return int(doc["reserved"]) - size + 1, int(doc["reserved"])
+    return _block_range(doc, site, size)
 
 
 def _sites(db: Database, site: str | None) -> list[str]:
