@@ -11,6 +11,7 @@ and pymongo's ``AsyncMongoClient``; every decision is the WSGI adapter's
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
@@ -157,14 +158,20 @@ class FootfallASGIMiddleware:
 
     @staticmethod
     async def _send_reply(send: Send, reply: endpoint.Reply) -> None:
-        await send({"type": "http.response.start", "status": reply.status,
-                    "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.all_headers()]})
+        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.all_headers()
+                   if not (reply.status == 204 and k.lower() == "content-length")]  # RFC 9110 8.6: none in a 204
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": reply.encoded()})
 
     async def aclose(self) -> None:
-        """Stop the background drain (writing what is queued) and close the store clients."""
+        """Stop the background drain (writing what is queued) and close the store clients.
+
+        The drain thread is waited for in a worker thread: it finishes its blocking read and its
+        last batch first (a second or more; up to its flush timeout while MongoDB is down), and the
+        event loop keeps serving meanwhile.
+        """
         if self._drain is not None:
-            self._drain.stop()
+            await asyncio.to_thread(self._drain.stop)
         await self.tracker.aclose()
 
 

@@ -158,5 +158,8 @@ class FootfallMiddleware:
 
 
 def _response(reply: endpoint.Reply) -> Response:
-    return Response(reply.encoded() if reply.body is not None else None, status=reply.status,
-                    headers=reply.headers, mimetype="application/json" if reply.body is not None else None)
+    if reply.body is None:  # a 204 preflight: no body, so no Content-Type (Werkzeug would add text/plain)
+        response = Response(status=reply.status, headers=reply.headers)
+        response.headers.remove("Content-Type")
+        return response
+    return Response(reply.encoded(), status=reply.status, headers=reply.headers, mimetype="application/json")

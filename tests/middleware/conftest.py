@@ -1,5 +1,9 @@
-"""Fixtures for the middleware suite: a small Flask site wrapped by the real middleware, on the real
-Redis and MongoDB-wire servers of ``tests/conftest.py``.
+"""Fixtures for the middleware suite: one behaviour suite, run against both adapters.
+
+Every test that goes through HTTP takes the ``site`` or ``make_site`` fixture, parametrized over the
+adapters (ids ``wsgi`` and ``asgi``): a Flask app behind ``FootfallMiddleware`` and a Starlette app
+with the same routes behind ``FootfallASGIMiddleware`` (``tests/middleware/sites.py``), both driven
+in-process by ``httpx2`` clients, on the real Redis and MongoDB-wire servers of ``tests/conftest.py``.
 
 The request path only talks to Redis: a tracked request queues what it records on the Redis Stream
 ``footfall:events``, and a test that looks at MongoDB first calls the shared ``drain`` fixture, which
@@ -12,35 +16,25 @@ imports.
 
 from __future__ import annotations
 
-import json
+import functools
 import select
 import socket
 import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from flask import Flask, Response, jsonify, request
-from flask.testing import FlaskClient
 
 from footfall.embedded import free_port
-from footfall.middleware.core import Visit
-from footfall.middleware.tracker import Tracker
-from footfall.middleware.wsgi import ENVIRON_KEY, FootfallMiddleware
 from footfall.settings import Settings
+from tests.middleware.sites import ADAPTERS, SITES, Site
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 USER_AGENTS = SHARED_DATA / "user-agents"
-
-FIREFOX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-TRACK_PATH = "/analytics/track"
-
-MISSING = object()  # what the app saw when ``environ`` had no ``footfall.visit`` key at all
 
 
 def parse_set_cookie(header: str) -> tuple[str, str, dict[str, str]]:
@@ -55,140 +49,57 @@ def parse_set_cookie(header: str) -> tuple[str, str, dict[str, str]]:
     return name, value, attributes
 
 
-def build_flask_app() -> Flask:
-    """The wrapped application: HTML pages, a JSON endpoint, the excluded paths, and ``/whoami``
-    which answers with what the middleware published at ``environ["footfall.visit"]``."""
-    app = Flask("footfall_mw_tests", static_folder=None)
-    app.config["SEEN"] = []  # environ["footfall.visit"] (or MISSING) for each request the app served
-
-    @app.before_request
-    def remember_visit() -> None:
-        app.config["SEEN"].append(request.environ.get(ENVIRON_KEY, MISSING))
-
-    @app.get("/")
-    def home() -> str:
-        return "<!doctype html><title>home</title><p>home</p>"
-
-    @app.route("/page/<name>", methods=["GET", "POST"])
-    def page(name: str) -> str:
-        return f"<!doctype html><title>{name}</title><p>{name}</p>"
-
-    @app.get("/api/data")
-    def api_data() -> Response:
-        return jsonify(ok=True)
-
-    @app.get("/static/<path:name>")
-    def static_file(name: str) -> Response:
-        return Response("body { color: black }", mimetype="text/css")
-
-    @app.get("/favicon.ico")
-    def favicon() -> Response:
-        return Response(b"\x00\x00\x01\x00", mimetype="image/x-icon")
-
-    @app.get("/robots.txt")
-    def robots() -> Response:
-        return Response("User-agent: *\nDisallow:\n", mimetype="text/plain")
-
-    @app.get("/whoami")
-    def whoami() -> Response:
-        visit = request.environ.get(ENVIRON_KEY, MISSING)
-        if visit is MISSING:
-            return jsonify(visit="missing")
-        if visit is None:
-            return jsonify(visit=None)
-        return jsonify(
-            visitor_id=visit.visitor_id, session_id=visit.session_id,
-            is_new_visitor=visit.is_new_visitor, is_new_session=visit.is_new_session,
-        )
-
-    return app
-
-
-@dataclass
-class Site:
-    """A Flask app wrapped as ``app.wsgi_app = FootfallMiddleware(app.wsgi_app, settings, clock=clock)``
-    and a test client with a browser User-Agent and a cookie jar."""
-
-    app: Flask
-    middleware: FootfallMiddleware
-    client: FlaskClient
-    settings: Settings
-
-    @property
-    def seen(self) -> list[Any]:
-        """What the wrapped app found at ``environ["footfall.visit"]``, one entry per request it served."""
-        return self.app.config["SEEN"]
-
-    @property
-    def last_visit(self) -> Visit:
-        visit = self.seen[-1]
-        assert isinstance(visit, Visit), f"the app saw {visit!r}, not a Visit"
-        return visit
-
-    def new_client(self, user_agent: str | None = FIREFOX_UA, *, use_cookies: bool = True) -> FlaskClient:
-        """Another browser (its own cookie jar); ``user_agent=None`` sends no User-Agent at all.
-
-        With ``use_cookies=False`` there is no jar and a ``Cookie`` header passed to a request is sent
-        as is (Werkzeug's client replaces it with the jar's otherwise).
-        """
-        client = self.app.test_client(use_cookies=use_cookies)
-        if user_agent is None:
-            client.environ_base.pop("HTTP_USER_AGENT", None)
-        else:
-            client.environ_base["HTTP_USER_AGENT"] = user_agent
-        return client
-
-    def jar(self, client: FlaskClient | None = None) -> dict[str, str]:
-        """The footfall cookies in a client's jar, name -> raw (signed) value."""
-        client = client or self.client
-        names = (self.settings.session_cookie_name, self.settings.visitor_cookie_name)
-        found = {name: client.get_cookie(name) for name in names}
-        return {name: cookie.value for name, cookie in found.items() if cookie is not None}
-
-    def track(self, body: Any, client: FlaskClient | None = None, **kwargs: Any) -> Any:
-        """``POST`` to the track endpoint; ``body`` is JSON-encoded unless it is ``bytes``."""
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        kwargs.setdefault("content_type", "application/json")
-        return (client or self.client).post(TRACK_PATH, data=data, **kwargs)
-
-    def close(self) -> None:
-        """Stop the site's background drain (if one started) and close its Redis client."""
-        self.middleware.close()
-
-
 def set_cookies(response: Any) -> dict[str, tuple[str, dict[str, str]]]:
     """A response's ``Set-Cookie`` headers, name -> ``(value, attributes)``."""
-    parsed = (parse_set_cookie(value) for value in response.headers.getlist("Set-Cookie"))
+    parsed = (parse_set_cookie(value) for value in response.headers.get_list("set-cookie"))
     return {name: (value, attributes) for name, value, attributes in parsed}
 
 
 @pytest.fixture
-def make_site(settings: Settings, clock: Callable[[], Any]) -> Iterator[Callable[..., Site]]:
-    """Build a :class:`Site`; keyword arguments override fields of the ``settings`` fixture, or pass
-    ``settings_`` whole, or a ready ``tracker`` (its settings are then the site's). Every site is
-    closed afterwards (``FootfallMiddleware.close()``: background drain stopped, Redis client closed)."""
+def build_site(settings: Settings, clock: Callable[[], Any]) -> Iterator[Callable[..., Site]]:
+    """``build_site(adapter, settings_=None, *, tracker=None, **overrides)``: a :class:`Site` of either
+    adapter (``"wsgi"`` or ``"asgi"``); keyword arguments override fields of the ``settings`` fixture,
+    or pass ``settings_`` whole, or a ready tracker (``Tracker`` for WSGI, ``AsyncTracker`` for ASGI;
+    its settings are then the site's). Every site is closed afterwards (clients closed, background
+    drain stopped, store clients closed, ASGI lifespan shut down)."""
     sites: list[Site] = []
 
-    def build(settings_: Settings | None = None, *, tracker: Tracker | None = None, **overrides: Any) -> Site:
+    def build(adapter: str, settings_: Settings | None = None, *, tracker: Any = None, **overrides: Any) -> Site:
         site_settings = tracker.settings if tracker else (settings_ or settings).with_overrides(**overrides)
-        app = build_flask_app()
-        middleware = FootfallMiddleware(app.wsgi_app, site_settings, tracker=tracker, clock=clock)
-        app.wsgi_app = middleware  # type: ignore[method-assign]
-        client = app.test_client()
-        client.environ_base["HTTP_USER_AGENT"] = FIREFOX_UA
-        site = Site(app, middleware, client, site_settings)
+        site = SITES[adapter](site_settings, tracker=tracker, clock=clock)
         sites.append(site)
         return site
 
     yield build
-    for site in sites:
+    for site in reversed(sites):
         site.close()
+
+
+@pytest.fixture(params=ADAPTERS)
+def adapter(request: pytest.FixtureRequest) -> str:
+    """The adapter under test: ``"wsgi"`` (Flask, ``FootfallMiddleware``) or ``"asgi"`` (Starlette,
+    ``FootfallASGIMiddleware``)."""
+    return request.param
+
+
+@pytest.fixture
+def make_site(build_site: Callable[..., Site], adapter: str) -> Callable[..., Site]:
+    """Build a :class:`Site` of the adapter under test; arguments as for ``build_site`` after the
+    adapter. Every test that takes it runs once per adapter."""
+    return functools.partial(build_site, adapter)
 
 
 @pytest.fixture
 def site(make_site: Callable[..., Site]) -> Site:
-    """The default site on the ``settings`` fixture."""
+    """The default site on the ``settings`` fixture, for the adapter under test."""
     return make_site()
+
+
+@pytest.fixture
+def asgi_site(build_site: Callable[..., Site]) -> Site:
+    """An ASGI site on the ``settings`` fixture, for tests of what only ASGI has (streaming bodies,
+    WebSockets, lifespan)."""
+    return build_site("asgi")
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
-"""The three cases end to end: a Flask app behind the middleware, on the real Redis and MongoDB-wire
-servers. Forged and expired cookies, a session Redis no longer knows, key rotation, and what the
-wrapped app reads at ``environ["footfall.visit"]``.
+"""The three cases end to end, through each adapter (a Flask app behind the WSGI middleware, a
+Starlette app behind the ASGI one), on the real Redis and MongoDB-wire servers. Forged and expired
+cookies, a session Redis no longer knows, key rotation, and what the wrapped app reads at
+``environ["footfall.visit"]`` / ``scope["footfall.visit"]``.
 
 Each visit that starts queues one entry on the ``footfall:events`` stream, in the same round trip
 that decides it; a request of a continuing session queues nothing. MongoDB is checked after the
@@ -31,7 +32,7 @@ def session_keys(redis_client) -> list[bytes]:
 def test_new_visitor(site, cookies_of, redis_client, mongo_db, clock, queued, drain) -> None:
     response = site.client.get("/", headers={"Referer": "https://search.example/?q=shop"})
     assert response.status_code == 200
-    assert b"home" in response.data
+    assert b"home" in response.content
 
     visit = site.last_visit
     assert visit.case is Case.NEW_VISITOR
@@ -55,7 +56,7 @@ def test_new_visitor(site, cookies_of, redis_client, mongo_db, clock, queued, dr
     assert doc["site"] == "default"
     assert doc["started_at"] == doc["last_seen_at"] == clock()
     assert doc["referrer"] == "https://search.example/?q=shop"
-    assert doc["user_agent"] == site.client.environ_base["HTTP_USER_AGENT"]
+    assert doc["user_agent"] == site.client.headers["User-Agent"]
     assert doc["page_views"] == 0, "a page GET is no page view unless server_pageviews is on"
 
 
@@ -131,7 +132,7 @@ def test_session_expires_in_redis_after_ttl(make_site, cookies_of, redis_client,
     assert redis_client.exists(session_key(first.session_id)) == 0
 
     for name, value in issued.items():  # replay both cookies, whatever a jar does with Max-Age
-        site.client.set_cookie(name, value)
+        site.set_cookie(site.client, name, value)
     site.client.get("/")
     second = site.last_visit
     assert second.visitor_id == first.visitor_id
@@ -149,7 +150,7 @@ def test_replayed_expired_session_cookie(site, redis_client) -> None:
 
     other = site.new_client()
     for name, value in replay.items():
-        other.set_cookie(name, value)
+        site.set_cookie(other, name, value)
     other.get("/")
     second = site.last_visit
     assert second.case is Case.EXPIRED_SESSION
@@ -164,7 +165,7 @@ def test_session_cookie_of_another_visitor_is_not_continued(site, redis_client, 
     bob.get("/")
     bob_first = site.last_visit
 
-    bob.set_cookie("session", site.jar()["session"])  # Alice's validly signed, active session
+    site.set_cookie(bob, "session", site.jar()["session"])  # Alice's validly signed, active session
     bob.get("/")
     bob_second = site.last_visit
     assert bob_second.case is Case.EXPIRED_SESSION
@@ -194,7 +195,7 @@ def test_forged_cookie_on_the_wire(site, mongo_db, drain, tampered, expected_cas
     first = site.last_visit
     jar = site.jar()
     for name in (("session", "visitor_id") if tampered == "both" else (tampered,)):
-        site.client.set_cookie(name, _tamper(jar[name]))
+        site.set_cookie(site.client, name, _tamper(jar[name]))
 
     response = site.client.get("/")
     assert response.status_code == 200
@@ -216,9 +217,8 @@ def test_forged_cookie_on_the_wire(site, mongo_db, drain, tampered, expected_cas
     ],
 )
 def test_garbage_cookie_header_never_fails_the_request(site, cookies_of, cookie) -> None:
-    client = site.new_client(use_cookies=False)
-    response = client.get("/", headers={"Cookie": cookie})
-    assert response.request.environ["HTTP_COOKIE"] == cookie, "the header reached the middleware"
+    response = site.new_client().get("/", headers={"Cookie": cookie})
+    assert site.heard[-1]["cookie"] == cookie, "the header reached the app as sent"
     assert response.status_code == 200
     assert site.last_visit.case is Case.NEW_VISITOR
     assert set(cookies_of(response)) == {"session", "visitor_id"}
@@ -234,7 +234,7 @@ def test_key_rotation_end_to_end(make_site, settings, cookies_of, mongo_db, drai
         secret_key="new-key-for-rotation-test", secret_key_fallbacks=("old-key-for-rotation-test",)
     )
     for name, value in issued.items():
-        rotated.client.set_cookie(name, value)
+        rotated.set_cookie(rotated.client, name, value)
     response = rotated.client.get("/")
     second = rotated.last_visit
     assert second.case is Case.SAME_SESSION, "cookies signed with the fallback key are accepted"
@@ -243,8 +243,8 @@ def test_key_rotation_end_to_end(make_site, settings, cookies_of, mongo_db, drai
     assert reissued != issued["session"], "re-signed with the new key"
 
     new_only = make_site(secret_key="new-key-for-rotation-test")
-    new_only.client.set_cookie("session", reissued)
-    new_only.client.set_cookie("visitor_id", issued["visitor_id"])  # still the old key's signature
+    new_only.set_cookie(new_only.client, "session", reissued)
+    new_only.set_cookie(new_only.client, "visitor_id", issued["visitor_id"])  # still the old key's signature
     new_only.client.get("/")
     third = new_only.last_visit
     assert third.case is Case.NEW_VISITOR, "without the fallback the old visitor cookie is absent"
@@ -253,12 +253,12 @@ def test_key_rotation_end_to_end(make_site, settings, cookies_of, mongo_db, drai
 
 
 def test_environ_exposes_the_visit_to_the_app(site) -> None:
-    first = site.client.get("/whoami").get_json()
+    first = site.client.get("/whoami").json()
     assert first["is_new_visitor"] is True and first["is_new_session"] is True
     assert uuid.UUID(first["visitor_id"]).version == 4
     assert len(first["session_id"]) >= 22
 
-    second = site.client.get("/whoami").get_json()
+    second = site.client.get("/whoami").json()
     assert second == {**first, "is_new_visitor": False, "is_new_session": False}
 
 
@@ -287,10 +287,11 @@ def test_separate_browsers_are_separate_visitors(site, mongo_db, drain) -> None:
 
 
 def test_non_utf8_cookie_bytes_never_fail_the_request(site, cookies_of) -> None:
-    """WSGI hands the ``Cookie`` header over as latin-1; bytes that are not UTF-8 made Werkzeug's
-    ``parse_cookie`` raise (a 500) before footfall's fix."""
-    response = site.new_client(use_cookies=False).get(
-        "/", headers={"Cookie": "visitor_id=\xe9\xff; session=\xc3"})
+    """WSGI hands the ``Cookie`` header over as latin-1, ASGI as bytes the middleware decodes as
+    latin-1; bytes that are not UTF-8 made Werkzeug's ``parse_cookie`` raise (a 500) before footfall's
+    fix."""
+    response = site.new_client().get("/", headers={"Cookie": b"visitor_id=\xe9\xff; session=\xc3"})
+    assert site.heard[-1]["cookie"] is not None and not site.heard[-1]["cookie"].isascii()
     assert response.status_code == 200
     assert site.last_visit.case is Case.NEW_VISITOR
     assert set(cookies_of(response)) == {"session", "visitor_id"}
@@ -300,9 +301,19 @@ def test_foreign_non_utf8_cookie_does_not_hide_footfall_cookies(site) -> None:
     site.client.get("/")
     first = site.last_visit
     jar = site.jar()
-    header = f"prefs=caf\xe9; session={jar['session']}; visitor_id={jar['visitor_id']}"
-    response = site.new_client(use_cookies=False).get("/", headers={"Cookie": header})
+    header = f"prefs=caf\xe9; session={jar['session']}; visitor_id={jar['visitor_id']}".encode("latin-1")
+    response = site.new_client().get("/", headers={"Cookie": header})
     assert response.status_code == 200
     second = site.last_visit
     assert second.case is Case.SAME_SESSION
     assert second.session_id == first.session_id
+
+
+def test_request_body_reaches_the_app_untouched(site, cookies_of) -> None:
+    """The middleware reads the body of the track endpoint only; a tracked POST keeps its body."""
+    body = b"\x00binary\xff" * 4096  # bigger than the track endpoint's limit, and not text
+    response = site.client.post("/echo", content=body)
+    assert response.status_code == 200
+    assert response.content == body
+    assert site.last_visit.case is Case.NEW_VISITOR
+    assert set(cookies_of(response)) == {"session", "visitor_id"}

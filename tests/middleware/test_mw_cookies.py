@@ -1,5 +1,5 @@
 """Signed cookies: ids, signatures, forgeries, key rotation and the ``Set-Cookie`` attributes, first
-with :class:`CookieCodec` alone, then on the wire through the middleware."""
+with :class:`CookieCodec` alone, then on the wire through each adapter."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 import pytest
 
 from footfall.errors import ConfigurationError
+from footfall.middleware.async_tracker import build_async_tracker
 from footfall.middleware.cookies import CookieCodec, new_session_id, new_visitor_id
 from footfall.middleware.core import Case, Identity, Visit
 from footfall.settings import Settings
+from footfall.stores import build_tracker
 
 OLD_KEY = "old-secret-key-0123456789"
 NEW_KEY = "new-secret-key-9876543210"
@@ -123,7 +125,7 @@ def test_new_session_issues_both_cookies(case: Case) -> None:
     assert sorted(h.split("=", 1)[0] for h in headers) == ["session", "visitor_id"]
 
 
-# On the wire, through the middleware -----------------------------------------------------------
+# On the wire, through each adapter -------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -166,5 +168,18 @@ def test_cookie_names_follow_settings(make_site, cookies_of) -> None:
     site = make_site(session_cookie_name="ff_s", visitor_cookie_name="ff_v")
     first = cookies_of(site.client.get("/"))
     assert set(first) == {"ff_s", "ff_v"}
+    site.client.get("/")
+    assert site.last_visit.case is Case.SAME_SESSION
+
+
+def test_a_ready_tracker_brings_its_settings(make_site, adapter, settings, cookies_of) -> None:
+    """``tracker=``: a tracker built elsewhere (``Tracker`` for WSGI, ``AsyncTracker`` for ASGI) is
+    used as given, and its settings are the middleware's."""
+    build = build_tracker if adapter == "wsgi" else build_async_tracker
+    tracker = build(settings.with_overrides(session_cookie_name="given_session"))
+    site = make_site(tracker=tracker)
+    assert site.middleware.tracker is tracker
+    assert site.settings.session_cookie_name == "given_session"
+    assert set(cookies_of(site.client.get("/"))) == {"given_session", "visitor_id"}
     site.client.get("/")
     assert site.last_visit.case is Case.SAME_SESSION

@@ -1,11 +1,13 @@
-"""Fail open: with Redis down the wrapped app answers as usual and quickly, untracked; each event that
-could not be queued is counted (``Tracker.dropped``) and the count reaches Redis's
-``footfall:counters`` with the next request that gets through, in that same round trip. The track
-endpoint answers 503 so the client may retry. MongoDB down does not concern the request path at
-all: events wait in the stream until a drain writes them."""
+"""Fail open, through each adapter: with Redis down the wrapped app answers as usual and quickly,
+untracked; each event that could not be queued is counted (``Tracker.dropped``,
+``AsyncTracker.dropped``) and the count reaches Redis's ``footfall:counters`` with the next request
+that gets through, in that same round trip. The track endpoint answers 503 so the client may retry.
+MongoDB down does not concern the request path at all: events wait in the stream until a drain
+writes them."""
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -35,10 +37,10 @@ def test_redis_down_page_is_served_quickly_and_untracked(redis_down_site, redis_
 
     assert response.status_code == 200
     assert elapsed < 1.0, f"the app waited {elapsed:.2f} s for a dead Redis"
-    assert response.get_json() == {"visit": None}, 'environ["footfall.visit"] is None'
+    assert response.json() == {"visit": None}, "footfall.visit is None"
     assert site.seen == [None]
-    assert response.headers.getlist("Set-Cookie") == []
-    dropped = site.middleware.tracker.dropped
+    assert response.headers.get_list("set-cookie") == []
+    dropped = site.tracker.dropped
     assert (dropped.total, dropped.unreported) == (1, 1)
     assert redis_client.dbsize() == 0, "nothing reached the real Redis"
     assert drain() == 0
@@ -50,7 +52,7 @@ def test_redis_down_every_request_is_counted(redis_down_site) -> None:
     for _ in range(3):
         assert redis_down_site.client.get("/").status_code == 200
     assert time.perf_counter() - started < 1.5
-    assert redis_down_site.middleware.tracker.dropped.total == 3
+    assert redis_down_site.tracker.dropped.total == 3
 
 
 def test_redis_down_track_endpoint_is_503(redis_down_site, redis_client) -> None:
@@ -58,26 +60,26 @@ def test_redis_down_track_endpoint_is_503(redis_down_site, redis_client) -> None
     response = redis_down_site.track(PAGE_VIEW, headers={"Origin": "https://shop.example"})
     assert time.perf_counter() - started < 1.0
     assert response.status_code == 503
-    assert response.mimetype == "application/json"
-    assert "retry" in response.get_json()["error"]
+    assert response.headers["Content-Type"] == "application/json"
+    assert "retry" in response.json()["error"]
     assert response.headers["Access-Control-Allow-Origin"] == "https://shop.example"
-    assert response.headers.getlist("Set-Cookie") == []
+    assert response.headers.get_list("set-cookie") == []
     assert redis_client.dbsize() == 0
-    assert redis_down_site.middleware.tracker.dropped.total == 1
+    assert redis_down_site.tracker.dropped.total == 1
 
 
 def test_redis_down_bad_input_is_still_400(redis_down_site) -> None:
     response = redis_down_site.track(b"{not json")
     assert response.status_code == 400
-    assert redis_down_site.middleware.tracker.dropped.total == 0
+    assert redis_down_site.tracker.dropped.total == 0
 
 
 def test_redis_down_crawlers_and_excluded_paths_are_not_dropped_events(redis_down_site) -> None:
     site = redis_down_site
     assert site.new_client(GOOGLEBOT_UA).get("/").status_code == 200
     assert site.client.get("/static/app.css").status_code == 200
-    assert site.track(PAGE_VIEW, client=site.new_client(GOOGLEBOT_UA)).get_json()["status"] == "ignored"
-    assert site.middleware.tracker.dropped.total == 0, "nothing was to be recorded, so nothing was lost"
+    assert site.track(PAGE_VIEW, client=site.new_client(GOOGLEBOT_UA)).json()["status"] == "ignored"
+    assert site.tracker.dropped.total == 0, "nothing was to be recorded, so nothing was lost"
 
 
 def test_redis_outage_and_recovery(make_site, redis_link, redis_client, command_calls, cookies_of) -> None:
@@ -87,14 +89,14 @@ def test_redis_outage_and_recovery(make_site, redis_link, redis_client, command_
     site = make_site(redis_url=redis_link.url)
     assert set(cookies_of(site.client.get("/"))) == {"session", "visitor_id"}, "tracked while the link is up"
     first = site.last_visit
-    dropped = site.middleware.tracker.dropped
+    dropped = site.tracker.dropped
 
     redis_link.down()
     started = time.perf_counter()
     for path in ("/", "/page/a"):
         response = site.client.get(path)
         assert response.status_code == 200
-        assert response.headers.getlist("Set-Cookie") == []
+        assert response.headers.get_list("set-cookie") == []
     assert site.track(PAGE_VIEW).status_code == 503
     assert time.perf_counter() - started < 1.5
     assert site.seen[-2:] == [None, None]
@@ -126,7 +128,7 @@ def test_count_survives_a_failed_report(make_site, redis_link, redis_client) -> 
     redis_link.down()
     site.client.get("/")
     site.client.get("/")
-    assert site.middleware.tracker.dropped.unreported == 2
+    assert site.tracker.dropped.unreported == 2
     redis_link.up()
     site.client.get("/")
     assert dropped_in_redis(redis_client) == 2
@@ -135,7 +137,7 @@ def test_count_survives_a_failed_report(make_site, redis_link, redis_client) -> 
     redis_link.up()
     site.client.get("/")
     assert dropped_in_redis(redis_client) == 3
-    assert site.middleware.tracker.dropped.total == 3
+    assert site.tracker.dropped.total == 3
 
 
 @pytest.fixture
@@ -154,11 +156,11 @@ def test_mongodb_down_track_endpoint_still_records(mongo_down_site, redis_client
     # 0.5 s server selection; it fails, and the visit goes on without a number, counted
     assert time.perf_counter() - started < 2.0
     assert response.status_code == 200
-    assert response.get_json() == {"status": "recorded", "visitor_number": None, "visitor_label": None}
-    assert site.middleware.tracker.numbers_failed.total == 1
+    assert response.json() == {"status": "recorded", "visitor_number": None, "visitor_label": None}
+    assert site.tracker.numbers_failed.total == 1
     assert set(cookies_of(response)) == {"session", "visitor_id"}, "Redis decided the visit"
     assert queued() == 1, "the event waits in the stream"
-    assert site.middleware.tracker.dropped.total == 0
+    assert site.tracker.dropped.total == 0
     started = time.perf_counter()
     assert site.new_client().get("/").status_code == 200
     assert time.perf_counter() - started < 0.4, "no new attempt on MongoDB for a few seconds after one failed"
@@ -179,3 +181,31 @@ def test_mongodb_down_page_still_gets_a_visit(mongo_down_site, redis_client, que
     assert set(cookies_of(response)) == {"session", "visitor_id"}
     assert len(redis_client.keys("footfall:session:*")) == 1
     assert queued() == 1
+
+
+@pytest.fixture
+def silent_redis_url():
+    """A loopback port that takes connections (into its backlog) and never answers: a Redis that hangs
+    (paused, or cut off without a reset) rather than one that refuses."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    listener.close()
+
+
+def test_redis_that_never_answers_costs_a_request_one_socket_timeout(make_site, silent_redis_url) -> None:
+    site = make_site(redis_url=silent_redis_url)
+    timeout = site.settings.redis_socket_timeout
+    for path in ("/whoami", "/page/a"):
+        started = time.perf_counter()
+        response = site.client.get(path)
+        elapsed = time.perf_counter() - started
+        assert response.status_code == 200
+        assert elapsed < timeout * 4 + 0.3, f"{path}: the app waited {elapsed:.2f} s on a silent Redis"
+        assert response.headers.get_list("set-cookie") == []
+    assert site.seen == [None, None]
+    started = time.perf_counter()
+    assert site.track(PAGE_VIEW).status_code == 503
+    assert time.perf_counter() - started < timeout * 4 + 0.3
+    assert site.tracker.dropped.total == 3

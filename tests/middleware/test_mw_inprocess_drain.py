@@ -1,17 +1,18 @@
-"""The in-process drain (``FOOTFALL_INPROCESS_DRAIN=true``, the default outside tests): a thread the
-middleware starts on its first tracked request, which writes the stream to MongoDB; and
-``FootfallMiddleware.close()``, which stops it after writing what is queued and closes the clients."""
+"""The in-process drain (``FOOTFALL_INPROCESS_DRAIN=true``, the default outside tests), through each
+adapter: a thread the middleware starts on its first tracked request, which writes the stream to
+MongoDB; and closing the middleware (``FootfallMiddleware.close()``, ``await
+FootfallASGIMiddleware.aclose()``), which stops it after writing what is queued and closes the
+clients."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 
 import pytest
-from flask import Flask
 
 from footfall.errors import ConfigurationError
-from footfall.middleware.wsgi import FootfallMiddleware
 
 DRAIN_THREAD = "footfall-drain"
 
@@ -48,8 +49,17 @@ def test_inprocess_drain_writes_events_to_mongodb(no_drain_thread_yet, make_site
     assert sorted(view["_id"] for view in mongo_db.page_views.find()) == sorted(event_ids)
     assert int(redis_client.hget("footfall:counters", "written")) == 3, "visit start + 2 page views"
 
-    site.middleware.close()
-    assert drain_threads() == [], "close() stopped the thread"
+    site.close()
+    assert drain_threads() == [], "closing the middleware stopped the thread"
+
+
+def test_track_endpoint_alone_starts_the_drain(no_drain_thread_yet, make_site, settings, mongo_db, poll) -> None:
+    site = make_site(settings.with_overrides(inprocess_drain=True))
+    assert site.track({"eventType": "page_view", "path": "/only"}).status_code == 200
+    assert len(drain_threads()) == 1
+    assert poll(lambda: mongo_db.page_views.count_documents({}) == 1, timeout=10)
+    site.close()
+    assert drain_threads() == []
 
 
 def test_close_writes_what_is_queued_and_closes_the_clients(no_drain_thread_yet, make_site, settings, mongo_db,
@@ -66,22 +76,49 @@ def test_close_writes_what_is_queued_and_closes_the_clients(no_drain_thread_yet,
 
     assert len(connected()) >= 2, "the request path's connection and the drain's"
 
-    site.middleware.close()  # no waiting for the thread to catch up: close() writes the rest
+    site.close()  # no waiting for the thread to catch up: closing writes the rest
     assert drain_threads() == []
     assert mongo_db.sessions.count_documents({}) == 5
     assert queued() == 0
     assert poll(lambda: not connected(), timeout=2), f"connections left open: {connected()}"
 
 
-def test_inprocess_drain_without_mongodb_uri_fails_at_construction(make_site, settings, queued) -> None:
+def test_inprocess_drain_without_mongodb_uri_fails_at_construction(make_site, queued) -> None:
     """Not at the first tracked request, where the error would fail every request of the app."""
     with pytest.raises(ConfigurationError, match="FOOTFALL_MONGODB_URI.*FOOTFALL_INPROCESS_DRAIN=false"):
-        FootfallMiddleware(Flask("no_mongodb_uri").wsgi_app,
-                           settings.with_overrides(mongodb_uri=None, inprocess_drain=True))
+        make_site(mongodb_uri=None, inprocess_drain=True)
 
     # without the in-process drain the request path needs no MongoDB URI at all
     site = make_site(mongodb_uri=None, inprocess_drain=False)
     response = site.client.get("/")
     assert response.status_code == 200
-    assert len(response.headers.getlist("Set-Cookie")) == 2
+    assert len(response.headers.get_list("set-cookie")) == 2
     assert queued() == 1
+
+
+def test_aclose_keeps_the_event_loop_running_while_the_drain_stops(no_drain_thread_yet, build_site,
+                                                                   settings) -> None:
+    """Stopping the drain thread waits for its last read and batch (a second or more, up to its flush
+    timeout with MongoDB down); ``aclose()`` waits for it off the event loop, so the other tasks of
+    the app go on meanwhile."""
+    site = build_site("asgi", settings.with_overrides(inprocess_drain=True))
+    site.client.get("/")
+    assert len(drain_threads()) == 1
+
+    async def close_while_ticking() -> int:
+        ticks_while_draining = 0
+
+        async def tick() -> None:
+            nonlocal ticks_while_draining
+            while True:
+                if drain_threads():
+                    ticks_while_draining += 1
+                await asyncio.sleep(0.001)
+
+        ticker = asyncio.create_task(tick())
+        await site.middleware.aclose()
+        ticker.cancel()
+        return ticks_while_draining
+
+    assert site.run(close_while_ticking) > 0, "the event loop ran while the drain thread stopped"
+    assert drain_threads() == []

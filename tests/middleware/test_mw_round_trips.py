@@ -1,4 +1,5 @@
-"""What each kind of request costs Redis, counted by the real server (``INFO commandstats``).
+"""What each kind of request costs Redis, counted by the real server (``INFO commandstats``), through
+each adapter (``redis`` for WSGI, ``redis.asyncio`` for ASGI: the same script, the same calls).
 
 A tracked request is one ``EVALSHA``: the script confirms and slides the session or starts one,
 queues what must be recorded and reports dropped events, all server-side. Commands a script runs are
@@ -103,6 +104,6 @@ def test_untracked_requests_cost_nothing(site, command_calls, method, path, user
     client = site.client if user_agent is None else site.new_client(user_agent)
     if user_agent is not None:
         for name, value in site.jar().items():
-            client.set_cookie(name, value)
-    delta = measure(command_calls, lambda: client.open(path, method=method, data=body))
+            site.set_cookie(client, name, value)
+    delta = measure(command_calls, lambda: client.request(method, path, content=body))
     assert delta == OWN_INFO

@@ -1,0 +1,4 @@
+"""footfall's benchmarks: ``.venv/bin/python -m benchmarks.run`` (see ``benchmarks/README.md``).
+
+Never imported by the unit suite; nothing here is a test.
+"""
