@@ -259,3 +259,16 @@ def test_200_concurrent_new_visitors_through_gunicorn_get_200_distinct_numbers(r
     finally:
         serve.send_signal(signal.SIGTERM)
         serve.wait(60)
+
+
+def test_the_next_block_is_reserved_ahead_so_numbers_run_on_without_gaps(make_site, mongo_db,
+                                                                        redis_client) -> None:
+    app, middleware = make_site(visitor_number_block=4)
+    numbers = []
+    for _ in range(10):
+        numbers.append(track(browser(app))["visitor_number"])
+        wait_until(lambda: not middleware.tracker._prefetching, 5, "the background reservation to finish")
+    assert numbers == list(range(1, 11))
+    # blocks 1-4, 5-8 and 9-12 were reserved; the last one ahead, while visitor 9 was being numbered
+    assert mongo_db[BLOCKS].find_one({"_id": "default"})["reserved"] == 12
+    assert redis_client.hget("footfall:vnum:default", "pending_next") is None

@@ -35,6 +35,7 @@ class AsyncTracker(_TrackerBase):
         self.sessions = sessions
         self.db = db
         self._refill_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()  # background refills, kept until done
 
     async def resolve(
         self, facts: RequestFacts, *, site: str, now: datetime, page_view: dict[str, str] | None = None
@@ -48,15 +49,27 @@ class AsyncTracker(_TrackerBase):
         except Exception as exc:  # noqa: BLE001 - fail open: nothing may raise into the app
             attempt.fail(exc)
             return None
+        if result.numbers_low and site not in self._prefetching:
+            self._prefetching.add(site)
+            task = asyncio.get_running_loop().create_task(self._prefetch(site))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return attempt.visit(result)
 
-    async def _refill(self, site: str) -> bool:
+    async def _prefetch(self, site: str) -> None:
+        """Reserve the site's next block ahead, off the request path (a background task)."""
+        try:
+            await self._refill(site, ahead=True)
+        finally:
+            self._prefetching.discard(site)
+
+    async def _refill(self, site: str, *, ahead: bool = False) -> bool:
         """See :meth:`footfall.middleware.tracker.Tracker._refill`."""
         if not self._may_refill(self.db is not None) or self.db is None:
             return False
         async with self._refill_lock:  # the tasks of one process reserve one block at a time
             try:
-                if await self.sessions.has_numbers(site):
+                if await self.sessions.has_numbers(site, ahead=ahead):
                     return True
                 first, last = await async_reserve_block(self.db, site, self.settings.visitor_number_block)
                 await self.sessions.install_block(site, first, last)
@@ -75,7 +88,9 @@ class AsyncTracker(_TrackerBase):
         return True
 
     async def aclose(self) -> None:
-        """Close the Redis connection pool and the MongoDB client."""
+        """Wait for background refills, then close the Redis connection pool and the MongoDB client."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.sessions.client.aclose()
         if self.db is not None:
             await self.db.client.close()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from functools import lru_cache, partial
 
 from itsdangerous import BadSignature, Signer
 from werkzeug.http import dump_cookie, parse_cookie
@@ -29,6 +30,7 @@ from footfall.settings import Settings
 __all__ = ["CookieCodec", "new_visitor_id", "new_session_id"]
 
 MAX_ID_CHARS = 64
+CACHE_SIZE = 4096  # verified and signed cookie values remembered per codec
 
 
 def new_visitor_id() -> str:
@@ -58,6 +60,12 @@ class CookieCodec:
         self._session_ttl = settings.session_ttl
         self._visitor_ttl = settings.visitor_ttl
         self._secure = settings.cookie_secure
+        # Verifying and signing are HMACs over the same few values again and again (a visitor's
+        # cookies on every request of its visit): remember the answers, per codec, bounded.
+        self._verify_session = lru_cache(maxsize=CACHE_SIZE)(partial(self._verify, self._session_signer))
+        self._verify_visitor = lru_cache(maxsize=CACHE_SIZE)(
+            partial(self._verify, self._visitor_signer, limit=MAX_ID_CHARS + 130))
+        self._sign = lru_cache(maxsize=CACHE_SIZE)(self._sign_value)
 
     @staticmethod
     def _verify(signer: Signer, value: str | None, limit: int = MAX_ID_CHARS) -> str | None:
@@ -72,7 +80,7 @@ class CookieCodec:
     def _read_visitor(self, value: str | None) -> tuple[str | None, int | None, str | None]:
         """``(visitor id, number, number's site)`` from the visitor cookie, whose signed value is
         ``<visitor id>`` or ``<visitor id>|<site>|<number>`` (site names never contain ``|``)."""
-        unsigned = self._verify(self._visitor_signer, value, limit=MAX_ID_CHARS + 130)
+        unsigned = self._verify_visitor(value)
         if unsigned is None:
             return None, None, None
         visitor_id, _, rest = unsigned.partition("|")
@@ -100,7 +108,7 @@ class CookieCodec:
         visitor_id, number, number_site = self._read_visitor(cookies.get(self._visitor_name))
         return Identity(
             visitor_id=visitor_id,
-            session_id=self._verify(self._session_signer, cookies.get(self._session_name)),
+            session_id=self._verify_session(cookies.get(self._session_name)),
             visitor_number=number,
             number_site=number_site,
         )
@@ -116,8 +124,11 @@ class CookieCodec:
             headers.append(self._dump(self._visitor_name, self._visitor_signer, value, self._visitor_ttl))
         return headers
 
+    def _sign_value(self, signer: Signer, value: str) -> str:
+        return signer.sign(value).decode("ascii")
+
     def _dump(self, name: str, signer: Signer, value: str, max_age: int) -> str:
         return dump_cookie(
-            name, signer.sign(value).decode("ascii"), max_age=max_age, path="/",
+            name, self._sign(signer, value), max_age=max_age, path="/",
             secure=self._secure, httponly=True, samesite="Lax",
         )

@@ -117,7 +117,8 @@ class _Attempt:
         """Keyword arguments of the store's ``track``."""
         return {"site": self.site, "now": self.now, "payload": self.payload, "has_page_view": self.has_page_view,
                 "dropped": self.unreported, "number_new_visitor": self.number_it,
-                "visitor_ttl": self.tracker.settings.visitor_ttl, "numbers_failed": self.unnumbered}
+                "visitor_ttl": self.tracker.settings.visitor_ttl, "numbers_failed": self.unnumbered,
+                "low_water": max(1, self.tracker.settings.visitor_number_block // 2)}
 
     def go_unnumbered(self) -> None:
         """No block could be reserved: call again without numbering, and count that."""
@@ -147,6 +148,7 @@ class _TrackerBase:
         self.dropped = DroppedCounter()
         self.numbers_failed = DroppedCounter()
         self._refill_retry_at = 0.0  # time.monotonic() before which no refill is tried
+        self._prefetching: set[str] = set()  # sites whose next block is being reserved ahead
 
     def classify(self, facts: RequestFacts) -> RequestKind:
         """Tracked, excluded or crawler (see :func:`footfall.middleware.core.classify_request`)."""
@@ -235,11 +237,22 @@ class Tracker(_TrackerBase):
         except Exception as exc:  # noqa: BLE001 - fail open: nothing may raise into the app
             attempt.fail(exc)
             return None
+        if result.numbers_low and site not in self._prefetching:
+            self._prefetching.add(site)
+            threading.Thread(target=self._prefetch, args=(site,), name="footfall-numbers", daemon=True).start()
         return attempt.visit(result)
 
-    def _refill(self, site: str) -> bool:
-        """Reserve a block of visitor numbers in MongoDB and hand it to Redis (once per block of
-        ``FOOTFALL_VISITOR_NUMBER_BLOCK`` new visitors, or after Redis lost its allocator).
+    def _prefetch(self, site: str) -> None:
+        """Reserve the site's next block ahead, off the request path (a background thread)."""
+        try:
+            self._refill(site, ahead=True)
+        finally:
+            self._prefetching.discard(site)
+
+    def _refill(self, site: str, *, ahead: bool = False) -> bool:
+        """Reserve a block of visitor numbers in MongoDB and hand it to Redis: ``ahead`` of need
+        when the current block runs low (in the background), or now when it ran out (rare: Redis
+        lost its allocator, or new visitors outran the background refill).
 
         :return: ``False`` when it could not (MongoDB down or not configured; logged).
         """
@@ -247,7 +260,7 @@ class Tracker(_TrackerBase):
             return False
         with self._refill_lock:  # the threads of one process reserve one block at a time
             try:
-                if self.sessions.has_numbers(site):
+                if self.sessions.has_numbers(site, ahead=ahead):
                     return True  # another thread refilled while this one waited
                 first, last = reserve_block(self.db, site, self.settings.visitor_number_block)
                 self.sessions.install_block(site, first, last)

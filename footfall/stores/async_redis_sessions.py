@@ -61,10 +61,11 @@ class AsyncRedisSessionStore:
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis did not answer: {exc}") from exc
 
-    async def has_numbers(self, site: str) -> bool:
+    async def has_numbers(self, site: str, *, ahead: bool = False) -> bool:
         """See :meth:`~footfall.stores.redis_sessions.RedisSessionStore.has_numbers`."""
         try:
-            return allocator_has_numbers(await self.client.hmget(allocator_key(site), *ALLOCATOR_FIELDS))
+            return allocator_has_numbers(await self.client.hmget(allocator_key(site), *ALLOCATOR_FIELDS),
+                                         ahead=ahead)
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis did not answer: {exc}") from exc
 

@@ -57,9 +57,11 @@ COUNTERS_KEY = KEY_PREFIX + "counters"
 #       a page view, [7] dropped events to add to the counters, [8] claimed session id, [9] fresh id,
 #       [10] '1' to number the visitor when no number is known for it on this site ('0' after no block
 #       could be reserved), [11] the number its cookie carries for this site or '', [12] visitor TTL in
-#       ms, [13] numbering failures to add to the counters, [14] '1' for a new visitor (nothing cached)
+#       ms, [13] numbering failures to add to the counters, [14] '1' for a new visitor (nothing cached),
+#       [15] the low-water mark: with fewer numbers left than this and no block pending, say so
 # Returns {1 when the claimed session was active else 0, the stream entry id or '', the visitor's
-# number or ''}, or {-1, '', ''} with nothing done when the visitor needs a number and the
+# number or '', 1 when the caller should reserve the next block now (in the background) else 0},
+# or {-1, '', '', 0} with nothing done when the visitor needs a number and the
 # allocator has no block left: the caller reserves one in MongoDB, installs it, and calls again.
 # A visitor needs a number when neither its cookie nor the cache knows one on this site: a new
 # visitor, or one new to this site.
@@ -69,20 +71,26 @@ if num == '' and ARGV[14] == '0' then
   num = redis.call('GET', KEYS[5]) or ''
 end
 local assigned = 0
+local low = 0
 if num == '' and ARGV[10] == '1' then
   local a = redis.call('HMGET', KEYS[6], 'next', 'limit', 'pending_next', 'pending_limit')
   local nxt, lim = tonumber(a[1]), tonumber(a[2])
-  if (not nxt or nxt > lim) and a[3] then
+  local pending = a[3]
+  if (not nxt or nxt > lim) and pending then
     nxt, lim = tonumber(a[3]), tonumber(a[4])
     redis.call('HSET', KEYS[6], 'limit', a[4])
     redis.call('HDEL', KEYS[6], 'pending_next', 'pending_limit')
+    pending = false
   end
   if not nxt or nxt > lim then
-    return {-1, '', ''}
+    return {-1, '', '', 0}
   end
   redis.call('HSET', KEYS[6], 'next', nxt + 1)
   num = tostring(nxt)
   assigned = 1
+  if not pending and lim - nxt < tonumber(ARGV[15]) then
+    low = 1
+  end
 end
 if tonumber(ARGV[7]) > 0 then
   redis.call('HINCRBY', KEYS[4], 'dropped', ARGV[7])
@@ -116,7 +124,7 @@ local entry = ''
 if active == 0 or ARGV[6] == '1' then
   entry = redis.call('XADD', KEYS[3], '*', 'e', ARGV[5], 'sid', sid, 'new', tostring(1 - active), 'vn', num)
 end
-return {active, entry, num}
+return {active, entry, num, low}
 """
 
 # KEYS: [1] the site's number allocator. ARGV: [1] first, [2] last number of a block reserved in
@@ -169,12 +177,15 @@ class QueueResult:
     :ivar visitor_number: the visitor's number on the site, or ``None``.
     :ivar needs_block: nothing was done: a new visitor needs a number and the site's allocator has
         none left (reserve a block, :meth:`RedisSessionStore.install_block`, and call again).
+    :ivar numbers_low: the current block is running out and none is pending: reserve the next one
+        now, off the request path, so that no request has to wait for it.
     """
 
     session_active: bool
     entry_id: str | None
     visitor_number: int | None = None
     needs_block: bool = False
+    numbers_low: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +209,7 @@ def track_call(
     number_new_visitor: bool = True,
     visitor_ttl: int = 365 * 24 * 3600,
     numbers_failed: int = 0,
+    low_water: int = 50,
 ) -> TrackCall:
     """Build the track script's call: decide the session, number the visitor, queue what to record.
 
@@ -212,6 +224,8 @@ def track_call(
         number (``False`` after a block could not be reserved: the visit goes on without one).
     :param visitor_ttl: seconds the visitor's number stays cached (the visitor cookie's life).
     :param numbers_failed: numbering failures of this process to add to the counters.
+    :param low_water: with fewer numbers than this left in the block and none pending, the reply
+        asks for the next block (half of ``FOOTFALL_VISITOR_NUMBER_BLOCK``).
     """
     claimed = claim.claimed_session_id or ""
     known = "" if claim.known_number is None else str(claim.known_number)
@@ -221,7 +235,7 @@ def track_call(
         args=[claim.visitor_id, int(now.timestamp() * 1000), session_ttl * 1000, site, payload,
               "1" if has_page_view else "0", dropped, claimed, claim.fresh_session_id,
               "1" if number_new_visitor else "0", known, visitor_ttl * 1000, numbers_failed,
-              "1" if claim.is_new_visitor else "0"],
+              "1" if claim.is_new_visitor else "0", low_water],
     )
 
 
@@ -230,17 +244,21 @@ def _text(value: Any) -> str:
 
 
 def parse_track_reply(reply: Sequence[Any]) -> QueueResult:
-    """The :class:`QueueResult` of the track script's reply ``[active, entry id, number]``."""
-    active, entry, number = reply
+    """The :class:`QueueResult` of the track script's reply ``[active, entry id, number, low]``."""
+    active, entry, number, low = reply
     if int(active) == -1:
         return QueueResult(False, None, None, needs_block=True)
     raw_number = _text(number)
-    return QueueResult(int(active) == 1, _text(entry) or None, int(raw_number) if raw_number else None)
+    return QueueResult(int(active) == 1, _text(entry) or None, int(raw_number) if raw_number else None,
+                       numbers_low=int(low) == 1)
 
 
-def allocator_has_numbers(reply: Sequence[Any]) -> bool:
-    """From ``HMGET allocator next limit pending_next``: whether a number is left."""
+def allocator_has_numbers(reply: Sequence[Any], *, ahead: bool = False) -> bool:
+    """From ``HMGET allocator next limit pending_next``: whether a number is left or, with
+    ``ahead``, whether a next block is already pending."""
     nxt, limit, pending = reply
+    if ahead:
+        return pending is not None
     return pending is not None or (nxt is not None and limit is not None and int(nxt) <= int(limit))
 
 
@@ -288,13 +306,14 @@ class RedisSessionStore:
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis did not answer: {exc}") from exc
 
-    def has_numbers(self, site: str) -> bool:
-        """Whether the site's allocator has a number left (current or pending block).
+    def has_numbers(self, site: str, *, ahead: bool = False) -> bool:
+        """Whether the site's allocator has a number left (current or pending block); with
+        ``ahead``, whether a next block is already pending.
 
         :raises StoreUnavailable: Redis did not answer.
         """
         try:
-            return allocator_has_numbers(self.client.hmget(allocator_key(site), *ALLOCATOR_FIELDS))
+            return allocator_has_numbers(self.client.hmget(allocator_key(site), *ALLOCATOR_FIELDS), ahead=ahead)
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis did not answer: {exc}") from exc
 
