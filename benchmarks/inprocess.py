@@ -22,7 +22,7 @@ from benchmarks.apps import create_bare, create_wrapped, wrapped_settings
 from benchmarks.visitors import BROWSER_UA
 from footfall.stores.connect import redis_client
 
-__all__ = ["Breakdown", "measure_inprocess"]
+__all__ = ["Breakdown", "measure_inprocess", "timed", "inclusive_shares"]
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -31,11 +31,15 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class Breakdown:
     """In-process costs, µs per request.
 
+    :ivar interface: ``WSGI`` or ``ASGI``.
+    :ivar call: how the apps were called, e.g. ``WSGI call in a loop``.
     :ivar loop_us: ``(traffic, app)`` → wall µs per request of the whole WSGI call.
     :ivar loop_cpu_us: the same in CPU µs (this process's CPU time: the wait for Redis is not in it).
     :ivar functions: ``traffic`` → ``[(function, inclusive share of the wrapped call)]``, largest first.
     """
 
+    interface: str
+    call: str
     requests: int
     ping_us: float
     ping_cpu_us: float
@@ -45,7 +49,8 @@ class Breakdown:
 
     def markdown(self) -> str:
         """Two tables: the loop costs, then the wrapped app's functions per traffic."""
-        lines = [f"### In-process cost per request (WSGI call in a loop, {self.requests:,} requests, one thread)", "",
+        lines = [f"### {self.interface} in-process cost per request ({self.call}, {self.requests:,} requests, "
+                 "one thread)", "",
                  "| traffic | bare µs (CPU µs) | footfall µs (CPU µs) | footfall adds µs (CPU µs) |",
                  "|---|---:|---:|---:|"]
         for traffic in ("same-session", "new-visitor"):
@@ -53,12 +58,13 @@ class Breakdown:
             bare_cpu, wrapped_cpu = self.loop_cpu_us[(traffic, "bare")], self.loop_cpu_us[(traffic, "footfall")]
             lines.append(f"| {traffic} | {bare:.0f} ({bare_cpu:.0f}) | {wrapped:.0f} ({wrapped_cpu:.0f}) "
                          f"| {wrapped - bare:.0f} ({wrapped_cpu - bare_cpu:.0f}) |")
-        lines += ["", f"A redis-py `PING` round trip with footfall's client: {self.ping_us:.0f} µs "
+        lines += ["", f"A redis-py `PING` round trip with footfall's {self.interface} client: {self.ping_us:.0f} µs "
                   f"({self.ping_cpu_us:.0f} µs CPU).", ""]
         for traffic, rows in self.functions.items():
             wrapped = self.loop_us[(traffic, "footfall")]
-            lines += [f"pyinstrument, footfall app, {traffic}: inclusive share of the call, and that share of "
-                      f"the unprofiled {wrapped:.0f} µs:", "", "| share | ≈ µs/req | function |", "|---:|---:|---|"]
+            lines += [f"pyinstrument, {self.interface} footfall app, {traffic}: inclusive share of the call, and "
+                      f"that share of the unprofiled {wrapped:.0f} µs:", "",
+                      "| share | ≈ µs/req | function |", "|---:|---:|---|"]
             lines += [f"| {share:.0%} | {share * wrapped:.0f} | `{name}` |" for name, share in rows]
             lines.append("")
         return "\n".join(lines).rstrip() + "\n"
@@ -81,7 +87,7 @@ def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any =
     return None
 
 
-def _timed(action: Callable[[int], object], count: int) -> tuple[float, float]:
+def timed(action: Callable[[int], object], count: int) -> tuple[float, float]:
     """Run ``action(i)`` for ``i`` in ``range(count)``; return (wall µs, CPU µs) per call."""
     wall, cpu = time.perf_counter(), time.process_time()
     for i in range(count):
@@ -96,10 +102,10 @@ def _loop(app: WSGIApp, jars: list[str] | None, count: int) -> tuple[float, floa
         for _ in app(_environ(jars[i % len(jars)] if jars else None), _start_response):
             pass
 
-    return _timed(call, count)
+    return timed(call, count)
 
 
-def _inclusive(root: Any, top: int) -> list[tuple[str, float]]:
+def inclusive_shares(root: Any, top: int) -> list[tuple[str, float]]:
     """Each function's inclusive share of the profiled loop (recursion counted once)."""
     totals: Counter[str] = Counter()
 
@@ -133,7 +139,7 @@ def measure_inprocess(jars: list[str], count: int = 3000, top: int = 22) -> Brea
     client = redis_client(wrapped_settings())
     try:
         client.ping()
-        ping_us, ping_cpu_us = _timed(lambda i: client.ping(), count)
+        ping_us, ping_cpu_us = timed(lambda i: client.ping(), count)
         traffics = {"same-session": jars, "new-visitor": None}
         for app in (bare, wrapped):  # warm-up
             _loop(app, jars, 100)
@@ -147,8 +153,8 @@ def measure_inprocess(jars: list[str], count: int = 3000, top: int = 22) -> Brea
             profiler.start()
             _loop(wrapped, traffic_jars, count)
             session = profiler.stop()
-            functions[traffic] = _inclusive(session.root_frame(), top)
+            functions[traffic] = inclusive_shares(session.root_frame(), top)
     finally:
         client.close()
         wrapped.wsgi_app.close()  # type: ignore[attr-defined]
-    return Breakdown(count, ping_us, ping_cpu_us, loop_us, loop_cpu_us, functions)
+    return Breakdown("WSGI", "WSGI call in a loop", count, ping_us, ping_cpu_us, loop_us, loop_cpu_us, functions)

@@ -6,7 +6,7 @@ import os
 import platform
 import statistics
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -17,7 +17,7 @@ from benchmarks.profiling import Profile
 from benchmarks.round_trips import RoundTrips
 from benchmarks.wrk import WrkResult, pooled_percentile
 
-__all__ = ["Sample", "Report", "TARGETS", "machine", "median_rate"]
+__all__ = ["Sample", "PageResults", "Report", "TARGETS", "machine", "median_rate"]
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"same-session": 0.85, "new-visitor": 0.75}  # × the bare app's throughput
@@ -76,6 +76,8 @@ def machine() -> str:
     return (f"{os.cpu_count()} cores (`nproc`), {model}; Linux {platform.release()}; "
             f"Python {platform.python_version()}; "
             f"Flask {_version('flask')}, Werkzeug {_version('werkzeug')}, gunicorn {_version('gunicorn')}, "
+            f"Starlette {_version('starlette')}, uvicorn {_version('uvicorn')}, uvloop {_version('uvloop')}, "
+            f"httptools {_version('httptools')}; "
             f"redis-py {_version('redis')} + hiredis {_version('hiredis')}, pymongo {_version('pymongo')}; "
             f"{_first_line(['redis-server', '--version'])}; SecantusDB {_version('secantusdb')} (secantusd-py); "
             f"{_first_line(['wrk', '--version'])}")
@@ -93,24 +95,51 @@ def _verdict(met: bool, text: str) -> str:
     return f"{'met' if met else '**missed**'}: {text}"
 
 
+Rounds = dict[tuple[str, str], list[Sample]]  # (traffic, "bare" | "footfall") → one sample per round
+
+
+@dataclass(frozen=True)
+class PageResults:
+    """One app pair's page rounds.
+
+    :ivar name: ``WSGI`` or ``ASGI``.
+    :ivar label: the apps and their server, e.g. ``Starlette under uvicorn (1 worker, ...)``.
+    :ivar saturated: wrk as fast as the app answers.
+    :ivar paced: at a held rate, about half of footfall's saturated throughput.
+    """
+
+    name: str
+    label: str
+    saturated: Rounds
+    paced: Rounds
+
+    def ratio(self, traffic: str) -> float:
+        """footfall's median saturated throughput over the bare app's."""
+        return median_rate(self.saturated[(traffic, "footfall")]) / median_rate(self.saturated[(traffic, "bare")])
+
+    def added_ms(self, traffic: str, percent: float) -> float:
+        """footfall's pooled held-rate percentile minus the bare app's, in ms."""
+        return (_pooled(self.paced[(traffic, "footfall")], percent)
+                - _pooled(self.paced[(traffic, "bare")], percent))
+
+
 @dataclass
 class Report:
-    """Everything one run measured; :meth:`markdown` renders it."""
+    """Everything one run measured (parts not run stay empty); :meth:`markdown` renders it."""
 
     command: str
-    layout: str
+    layout: list[str]
     rounds: int
     seconds: float
-    pages: dict[tuple[str, str], list[Sample]]
-    paced: dict[tuple[str, str], list[Sample]]
-    round_trips: list[RoundTrips]
-    track: list[Sample]
-    track_bare: list[Sample]
-    drain: DrainResult | None
-    lags: list[LagResult]
-    profiles: list[Profile]
-    inprocess: Breakdown | None
     notes: list[str]
+    pages: list[PageResults] = field(default_factory=list)
+    round_trips: list[RoundTrips] = field(default_factory=list)
+    track: list[Sample] = field(default_factory=list)
+    track_bare: list[Sample] = field(default_factory=list)
+    drain: DrainResult | None = None
+    lags: list[LagResult] = field(default_factory=list)
+    profiles: list[Profile] = field(default_factory=list)
+    inprocess: list[Breakdown] = field(default_factory=list)
 
     def markdown(self) -> str:
         """The whole report."""
@@ -119,27 +148,50 @@ class Report:
             "",
             f"- machine: {machine()}",
             f"- code: {code_version()}",
-            f"- layout: {self.layout}",
+            *[f"- {line}" for line in self.layout],
             f"- {self.rounds} rounds × {self.seconds:g} s per mode, bare and footfall alternating (the order flips "
             "every round); figures are medians over the rounds, ratios are footfall's median over the bare "
             "app's median from the same run",
             *[f"- {note}" for note in self.notes],
-            "",
-            self._pages(), "", self._latency(), "", self._round_trips(), "", self._track(), "", self._lag(),
         ]
-        if self.inprocess is not None:
-            parts += ["", self.inprocess.markdown()]
+        if self.pages:
+            parts += ["", self._summary()]
+        for pages in self.pages:
+            parts += ["", self._pages(pages), "", self._latency(pages)]
+        if self.round_trips:
+            parts += ["", self._round_trips()]
+        if self.track:
+            parts += ["", self._track()]
+        if self.lags:
+            parts += ["", self._lag()]
+        for breakdown in self.inprocess:
+            parts += ["", breakdown.markdown()]
         for profile in self.profiles:
             parts += ["", profile.table()]
         return "\n".join(parts) + "\n"
 
-    def _pages(self) -> str:
-        lines = ["### Page requests, saturated (wrk as fast as the app answers)", "",
+    def _summary(self) -> str:
+        lines = ["### Page requests: footfall against the bare app", "",
+                 "| apps | traffic | × bare throughput | target | added p50 / p99 at a held rate "
+                 f"| p99 target (≤ {ADDED_P99_TARGET_MS:g} ms) |",
+                 "|---|---|---:|---|---|---|"]
+        for pages in self.pages:
+            for traffic, target in TARGETS.items():
+                ratio, p99 = pages.ratio(traffic), pages.added_ms(traffic, 99)
+                lines.append(f"| {pages.name} | {traffic} | {ratio:.2f}× "
+                             f"| {_verdict(ratio >= target, f'≥ {target:.2f}× ({ratio - target:+.2f}×)')} "
+                             f"| {pages.added_ms(traffic, 50):+.2f} / {p99:+.2f} ms "
+                             f"| {_verdict(p99 <= ADDED_P99_TARGET_MS, f'{p99 - ADDED_P99_TARGET_MS:+.2f} ms')} |")
+        return "\n".join(lines)
+
+    @staticmethod
+    def _pages(pages: PageResults) -> str:
+        lines = [f"### {pages.name} page requests, saturated (wrk as fast as the app answers): {pages.label}", "",
                  "| traffic | app | req/s | per round | × bare | target | p99 ms | worker CPU µs/req "
                  "| Redis CPU µs/req |",
                  "|---|---|---:|---|---:|---|---:|---:|---:|"]
         for traffic, target in TARGETS.items():
-            bare, wrapped = self.pages[(traffic, "bare")], self.pages[(traffic, "footfall")]
+            bare, wrapped = pages.saturated[(traffic, "bare")], pages.saturated[(traffic, "footfall")]
             base = median_rate(bare)
             for app, samples in (("bare", bare), ("footfall", wrapped)):
                 rate = median_rate(samples)
@@ -156,16 +208,17 @@ class Report:
                     f"| {_median([s.worker_us for s in samples]):.0f} | {_median([s.redis_us for s in samples]):.0f} |")
         return "\n".join(lines)
 
-    def _latency(self) -> str:
-        lines = ["### Added latency at a held rate (about half of footfall's saturated throughput)", "",
+    @staticmethod
+    def _latency(pages: PageResults) -> str:
+        lines = [f"### {pages.name} added latency at a held rate (about half of footfall's saturated throughput)", "",
                  "Percentiles of all the rounds' requests together (wrk's histograms pooled); p99 of each round "
                  "in brackets.", "",
                  "| traffic | held req/s (bare / footfall) | bare p50 / p99 ms | footfall p50 / p99 ms | added p50 "
                  "| added p99 | target |",
                  "|---|---|---|---|---:|---:|---|"]
         for traffic in TARGETS:
-            bare, wrapped = self.paced[(traffic, "bare")], self.paced[(traffic, "footfall")]
-            added = _pooled(wrapped, 99) - _pooled(bare, 99)
+            bare, wrapped = pages.paced[(traffic, "bare")], pages.paced[(traffic, "footfall")]
+            added = pages.added_ms(traffic, 99)
             verdict = _verdict(added <= ADDED_P99_TARGET_MS,
                                f"≤ {ADDED_P99_TARGET_MS:g} ms ({added - ADDED_P99_TARGET_MS:+.2f} ms)")
 
@@ -175,7 +228,7 @@ class Report:
 
             rates = f"{median_rate(bare):,.0f} / {median_rate(wrapped):,.0f}"
             lines.append(f"| {traffic} | {rates} | {cell(bare)} | {cell(wrapped)} "
-                         f"| {_pooled(wrapped, 50) - _pooled(bare, 50):+.2f} ms | {added:+.2f} ms | {verdict} |")
+                         f"| {pages.added_ms(traffic, 50):+.2f} ms | {added:+.2f} ms | {verdict} |")
         return "\n".join(lines)
 
     def _round_trips(self) -> str:

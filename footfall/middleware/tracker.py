@@ -169,9 +169,10 @@ class _TrackerBase:
     def _begin(
         self, facts: RequestFacts, site: str, now: datetime, page_view: dict[str, str] | None
     ) -> _Attempt:
+        identity = self.cookies.read(facts.cookie_header)
         claim = claim_session(
-            self.cookies.read(facts.cookie_header),
-            fresh_visitor_id=new_visitor_id(), fresh_session_id=new_session_id(), site=site,
+            identity, fresh_visitor_id=identity.visitor_id or new_visitor_id(),  # (a fresh one only if needed)
+            fresh_session_id=new_session_id(), site=site,
         )
         payload = encode_payload(site=site, visitor_id=claim.visitor_id, at=now, referrer=facts.referrer,
                                  user_agent=facts.user_agent or "", page_view=page_view)
