@@ -45,7 +45,14 @@ from footfall.middleware.core import (
     resolve_visit,
     session_is_active,
 )
-from footfall.stores.documents import PAGE_VIEWS, SESSIONS, VISITORS, page_view_document, visitor_update
+from footfall.stores.documents import (
+    PAGE_VIEWS,
+    SESSIONS,
+    VISITORS,
+    page_view_document,
+    visitor_number_update,
+    visitor_update,
+)
 from footfall.stores.mongo_writer import ensure_indexes
 from footfall.stores.visitor_numbers import reserve_block, visitor_doc_id
 
@@ -362,8 +369,8 @@ def _number_visitors(db: Database, site: str, sessions: list[dict[str, Any]]) ->
         numbers.update({vid: first_number + i for i, vid in enumerate(lacking)})
     ops = []
     for vid in ids:
-        query, update = visitor_update(site, vid, spans[vid][0], spans[vid][1], numbers[vid])
-        ops.append(UpdateOne(query, update, upsert=True))
+        ops.append(UpdateOne(*visitor_update(site, vid, spans[vid][0], spans[vid][1]), upsert=True))
+        ops.append(UpdateOne(*visitor_number_update(site, vid, numbers[vid])))
     for start in range(0, len(ops), WRITE_BATCH):
         try:
             db[VISITORS].bulk_write(ops[start:start + WRITE_BATCH], ordered=False)

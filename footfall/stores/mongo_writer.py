@@ -1,9 +1,10 @@
 """Writing queued records to MongoDB in batches: idempotent, partial failures isolated.
 
-Used by the drain (:mod:`footfall.drain`). A batch is three ``bulk_write(ordered=False)`` calls: page
+Used by the drain (:mod:`footfall.drain`). A batch is four ``bulk_write(ordered=False)`` calls: page
 views inserted into ``page_views`` (keyed by event id), one update per entry into ``sessions``
 (a visit start, or a page view counted into its visit, guarded by the session's ``event_ids``), and
-one update per visitor of the batch into ``visitors`` (first and last seen, number). A
+into ``visitors`` one upsert per visitor of the batch (first and last seen) and, where the batch
+knows the visitor's number, one update that sets it if the document has none. A
 document MongoDB rejects fails alone (its entry is reported back); a MongoDB that does not answer
 fails the whole batch with :class:`~footfall.errors.StoreUnavailable`, to be written again later:
 every write is idempotent (see :mod:`footfall.stores.documents`).
@@ -29,6 +30,7 @@ from footfall.stores.documents import (
     page_view_document,
     page_view_session_update,
     session_start_update,
+    visitor_number_update,
     visitor_update,
 )
 from footfall.stores.event_codec import QueuedRecords
@@ -116,21 +118,23 @@ def write_batch(db: Database, batch: Sequence[tuple[str, QueuedRecords]]) -> Bat
         if records.page_view is not None:
             view_ops.append(InsertOne(page_view_document(records.page_view)))
             view_owners.append(entry_id)
-            query, update = page_view_session_update(records.page_view, records.session_start)
+            session_op = UpdateOne(*page_view_session_update(records.page_view, records.session_start), upsert=True)
         elif records.session_start is not None:
-            query, update = session_start_update(records.session_start)
+            session_op = UpdateOne(*session_start_update(records.session_start), upsert=True)
         else:
             continue
-        session_ops.append(UpdateOne(query, update, upsert=True))
+        session_ops.append(session_op)
         session_owners.append(entry_id)
     _bulk(db, PAGE_VIEWS, view_ops, view_owners, outcome)
     _bulk(db, SESSIONS, session_ops, session_owners, outcome)
     visitor_ops: list[InsertOne | UpdateOne] = []
     visitor_owners: list[str] = []
     for (site, visitor_id), span in seen.items():
-        query, update = visitor_update(site, visitor_id, span.first, span.last, span.number)
-        visitor_ops.append(UpdateOne(query, update, upsert=True))
+        visitor_ops.append(UpdateOne(*visitor_update(site, visitor_id, span.first, span.last), upsert=True))
         visitor_owners.append(span.entry_id)
     _bulk(db, VISITORS, visitor_ops, visitor_owners, outcome)
+    numbering = [(UpdateOne(*visitor_number_update(site, visitor_id, span.number)), span.entry_id)
+                 for (site, visitor_id), span in seen.items() if span.number is not None]
+    _bulk(db, VISITORS, [op for op, _ in numbering], [owner for _, owner in numbering], outcome)
     outcome.written = len(batch) - len(outcome.failed)
     return outcome
