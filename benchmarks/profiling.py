@@ -21,7 +21,8 @@ __all__ = ["Profile", "find_py_spy", "start_py_spy", "read_profile"]
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>.*?)(?::\d+)?\)$")
 # Entry and dispatch frames that sit under everything: left out of the tables.
 _PLUMBING = ("<frozen", "runpy", "click/", "threading.py", "concurrent/futures/", "gunicorn/arbiter.py",
-             "gunicorn/app/", "gunicorn/workers/base.py", "footfall/__main__.py", "footfall/cli.py", "<module>")
+             "gunicorn/app/", "gunicorn/workers/base.py", "footfall/__main__.py", "footfall/cli.py", "<module>",
+             "uvicorn/main.py", "uvicorn/_compat.py", "uvicorn/server.py", "asyncio/runners.py")
 
 
 def find_py_spy() -> str | None:
@@ -30,16 +31,20 @@ def find_py_spy() -> str | None:
     return str(beside) if beside.exists() else shutil.which("py-spy")
 
 
-def start_py_spy(pid: int, seconds: float, out: Path, rate: int = 250) -> subprocess.Popen[bytes]:
-    """Sample ``pid`` for ``seconds`` without pausing it (``--nonblocking``), into ``out``.
+def start_py_spy(pid: int, seconds: float, out: Path, rate: int = 250, *,
+                 nonblocking: bool = True) -> subprocess.Popen[bytes]:
+    """Sample ``pid`` for ``seconds`` into ``out``, by default without pausing it (``--nonblocking``).
 
+    :param nonblocking: ``False`` pauses the process for each sample: slower, but the stacks are
+        whole. An asyncio worker needs it: read while it runs, its coroutine stacks come out torn
+        (under uvicorn with uvloop only about a third of the samples reached the event loop).
     :raises FileNotFoundError: py-spy is not installed.
     """
     py_spy = find_py_spy()
     if py_spy is None:
         raise FileNotFoundError("py-spy is not installed: .venv/bin/pip install py-spy")
     argv = [py_spy, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))), "--rate", str(rate),
-            "--format", "raw", "--nonblocking", "--output", str(out)]
+            "--format", "raw", "--output", str(out), *(["--nonblocking"] if nonblocking else [])]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
 
 

@@ -17,7 +17,7 @@ from benchmarks.profiling import Profile
 from benchmarks.round_trips import RoundTrips
 from benchmarks.wrk import WrkResult, pooled_percentile
 
-__all__ = ["Sample", "PageResults", "Report", "TARGETS", "machine", "median_rate"]
+__all__ = ["Sample", "Rounds", "PageResults", "Report", "TARGETS", "machine", "median_rate"]
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"same-session": 0.85, "new-visitor": 0.75}  # × the bare app's throughput

@@ -157,8 +157,9 @@ def measure(opts: Options, report: Report, step: Callable[[str], None]) -> None:
                 if bench.wsgi is not None and "wsgi" in opts.parts:
                     report.profiles += phases.page_profiles(bench, bench.wsgi, [("bare", True), ("footfall", True),
                                                                                 ("footfall", False)])
-                if bench.asgi is not None:
-                    report.profiles += phases.page_profiles(bench, bench.asgi, [("bare", True), ("footfall", True)])
+                if bench.asgi is not None:  # blocking: an asyncio worker's stacks come out torn without it
+                    report.profiles += phases.page_profiles(bench, bench.asgi, [("bare", True), ("footfall", True)],
+                                                            nonblocking=False)
                 report.profiles += drain_profiles
             else:
                 report.notes.append("no profiles (py-spy not installed or --no-profile)")
