@@ -11,7 +11,6 @@ import contextlib
 import http.client
 import importlib.util
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,25 +19,13 @@ from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
 
-from footfall.embedded import free_port
+from footfall.embedded import free_port, stop_process
 
 __all__ = ["AppServer", "GunicornConfig", "Gunicorn", "UvicornConfig", "Uvicorn", "DrainProcess", "benchmark_env",
            "cpu_seconds", "passed_settings", "stop_process"]
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT = 30.0  # seconds
-
-
-def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 15.0) -> None:
-    """SIGTERM ``proc``, wait up to ``timeout`` seconds, then SIGKILL it."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def cpu_seconds(pids: list[int]) -> float:

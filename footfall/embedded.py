@@ -41,6 +41,7 @@ __all__ = [
     "find_redis_server",
     "find_secantusd",
     "free_port",
+    "stop_process",
     "is_listening",
     "start_redis",
     "start_mongodb",
@@ -95,6 +96,18 @@ def find_secantusd() -> str:
     )
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 20.0) -> None:
+    """SIGTERM ``proc``, wait up to ``timeout`` seconds, then SIGKILL it; no-op if it is not running."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @dataclass
 class ServerProcess:
     """One running server: its process, its URL and how to stop it.
@@ -138,14 +151,7 @@ class ServerProcess:
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the process with SIGTERM (SIGKILL after ``timeout`` seconds); no-op if not running."""
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout)
 
     def kill(self) -> None:
         """SIGKILL the process (fault injection in tests)."""
