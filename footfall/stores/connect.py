@@ -41,13 +41,18 @@ def redis_client(settings: Settings, *, for_drain: bool = False) -> redis.Redis:
             settings.redis_url, socket_timeout=10.0, socket_connect_timeout=2.0,
             retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3), health_check_interval=30,
         )
-    return redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_socket_timeout,
-        socket_connect_timeout=settings.redis_socket_timeout,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=30,
-    )
+    return redis.Redis.from_url(settings.redis_url, retry=Retry(NoBackoff(), 0), **_request_path_options(settings))
+
+
+def _request_path_options(settings: Settings) -> dict[str, Any]:
+    """Socket options of the request path's Redis clients, sync and async alike."""
+    return {"socket_timeout": settings.redis_socket_timeout, "socket_connect_timeout": settings.redis_socket_timeout,
+            "health_check_interval": 30}
+
+
+def _mongo_options(client_options: dict[str, Any]) -> dict[str, Any]:
+    """MongoDB client options: timezone-aware, 2 s server selection, then the caller's."""
+    return {"tz_aware": True, "serverSelectionTimeoutMS": MONGO_SERVER_SELECTION_TIMEOUT_MS, **client_options}
 
 
 def mongo_database(settings: Settings, **client_options: Any) -> Database:
@@ -60,9 +65,7 @@ def mongo_database(settings: Settings, **client_options: Any) -> Database:
     """
     if not settings.mongodb_uri:
         raise ConfigurationError("FOOTFALL_MONGODB_URI is not set")
-    options: dict[str, Any] = {"tz_aware": True, "serverSelectionTimeoutMS": MONGO_SERVER_SELECTION_TIMEOUT_MS}
-    options.update(client_options)
-    client: MongoClient = MongoClient(settings.mongodb_uri, **options)
+    client: MongoClient = MongoClient(settings.mongodb_uri, **_mongo_options(client_options))
     return client.get_database(client.get_default_database(DEFAULT_DATABASE).name)
 
 
@@ -73,13 +76,8 @@ def async_redis_client(settings: Settings) -> redis.asyncio.Redis:
     """
     if not settings.redis_url:
         raise ConfigurationError("FOOTFALL_REDIS_URL is not set")
-    return redis.asyncio.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_socket_timeout,
-        socket_connect_timeout=settings.redis_socket_timeout,
-        retry=AsyncRetry(NoBackoff(), 0),
-        health_check_interval=30,
-    )
+    return redis.asyncio.Redis.from_url(settings.redis_url, retry=AsyncRetry(NoBackoff(), 0),
+                                        **_request_path_options(settings))
 
 
 def async_mongo_database(settings: Settings, **client_options: Any) -> AsyncDatabase:
@@ -89,7 +87,5 @@ def async_mongo_database(settings: Settings, **client_options: Any) -> AsyncData
     """
     if not settings.mongodb_uri:
         raise ConfigurationError("FOOTFALL_MONGODB_URI is not set")
-    options: dict[str, Any] = {"tz_aware": True, "serverSelectionTimeoutMS": MONGO_SERVER_SELECTION_TIMEOUT_MS}
-    options.update(client_options)
-    client: AsyncMongoClient = AsyncMongoClient(settings.mongodb_uri, **options)
+    client: AsyncMongoClient = AsyncMongoClient(settings.mongodb_uri, **_mongo_options(client_options))
     return client.get_database(client.get_default_database(DEFAULT_DATABASE).name)
