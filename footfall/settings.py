@@ -55,6 +55,10 @@ class Settings:
 
     .. warning:: ``cookie_secure=False`` sends the cookies over plain http, where anyone on the path
        can read and replay them. Only for local development.
+
+    .. warning:: ``trusted_proxies`` (``FOOTFALL_TRUSTED_PROXIES``) makes footfall believe the
+       ``X-Forwarded-For`` entries those proxies add. List only proxies you run: anyone can send the
+       header, and a trusted range that includes clients lets them choose their country.
     """
 
     secret_key: str | None = None
@@ -79,6 +83,8 @@ class Settings:
     drain_batch_size: int = 500
     drain_claim_idle: float = 30.0  # seconds
     track_path: str = "/analytics/track"
+    trusted_proxies: tuple[str, ...] = ()
+    geoip_db: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -146,6 +152,13 @@ class Settings:
             kwargs["visitor_number_digits"] = _parse_seconds("FOOTFALL_VISITOR_NUMBER_DIGITS", raw)
         if (raw := get("FOOTFALL_VISITOR_NUMBER_BLOCK")) is not None:
             kwargs["visitor_number_block"] = _parse_seconds("FOOTFALL_VISITOR_NUMBER_BLOCK", raw)
+        if (raw := get("FOOTFALL_TRUSTED_PROXIES")) is not None:
+            from footfall.geo import parse_trusted_proxies
+
+            kwargs["trusted_proxies"] = _parse_list(raw)
+            parse_trusted_proxies(kwargs["trusted_proxies"])  # malformed entries fail at start-up
+        if (raw := get("FOOTFALL_GEOIP_DB")) is not None:
+            kwargs["geoip_db"] = raw
         if (raw := get("FOOTFALL_DATA_DIR")) is not None:
             kwargs["data_dir"] = raw
         return cls(**kwargs)
