@@ -198,7 +198,7 @@ class MaxMindLookup:
         if not ip or not _is_public(ip):
             return UNKNOWN
         try:
-            record = self._reader.get(ip)
+            record: Any = self._reader.get(ip)
         except ValueError:
             return UNKNOWN
         if not isinstance(record, dict):
