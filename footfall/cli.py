@@ -1,4 +1,5 @@
-"""The ``footfall`` command (click): ``serve``, ``stats`` and ``import-log``.
+"""The ``footfall`` command (click): ``serve``, ``drain``, ``stats``, ``import-log``, ``numbers`` and
+``rollups``.
 
 Each command starts the embedded Redis and MongoDB-wire servers for whichever of
 ``FOOTFALL_REDIS_URL`` / ``FOOTFALL_MONGODB_URI`` is unset (see :mod:`footfall.embedded`) and stops
@@ -190,13 +191,14 @@ def stats(start: date | None, end: date | None, site: str | None, as_json: bool)
 @click.option("--format", "log_format", default="combined", show_default=True,
               type=click.Choice(["combined"]), help="Access-log format (Apache/nginx combined).")
 @click.option("--include-bots", is_flag=True, help="Count crawlers and requests with no User-Agent too.")
-def import_log(path: Path, site: str | None, log_format: str, include_bots: bool) -> None:
+@click.option("--host", default="", help="The site's own host name: referrers on it are same-site (no referrer host).")
+def import_log(path: Path, site: str | None, log_format: str, include_bots: bool, host: str) -> None:
     """Import an Apache/nginx combined-format access log through the same case decision."""
     from footfall import importer
 
     with _stores(require_secret_key=False) as settings, _mongo(settings) as db:
         kwargs: dict[str, Any] = {"site": site or settings.default_site, "session_ttl": settings.session_ttl,
-                                  "include_bots": include_bots, "log_format": log_format}
+                                  "include_bots": include_bots, "log_format": log_format, "host": host.lower()}
         try:
             if sys.stderr.isatty():
                 with click.progressbar(length=importer.log_size(path), label="importing",
@@ -256,3 +258,28 @@ def numbers_backfill(site: str | None) -> None:
         click.echo(f"site {name}: {count} visitors numbered")
     if not assigned:
         click.echo("no visitors yet")
+
+
+@main.group()
+def rollups() -> None:
+    """Hourly rollups (rollups_hourly): rebuild a range from the raw collections."""
+
+
+@rollups.command("rebuild")
+@click.option("--start", callback=_parse_date, required=True, help="First UTC day, YYYY-MM-DD.")
+@click.option("--end", callback=_parse_date, required=True, help="Last UTC day, inclusive, YYYY-MM-DD.")
+@click.option("--site", default=None, help="One site (default: every site).")
+def rollups_rebuild(start: date, end: date, site: str | None) -> None:
+    """Recompute the hourly rollups of a range of days exactly from sessions, page views and custom
+    events (idempotent: run it again for the same result)."""
+    from footfall.stores.rollups import rebuild_rollups
+
+    if end < start:
+        raise click.BadParameter(f"end {end.isoformat()} is before start {start.isoformat()}", param_hint="--end")
+    with _stores(require_secret_key=False) as settings, _mongo(settings) as db:
+        try:
+            hours = rebuild_rollups(db, start, end, site)
+        except FootfallError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"rollups rebuilt for {start} .. {end}, site: {site or 'all sites'}: "
+               f"{hours} hourly documents in the range")

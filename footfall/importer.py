@@ -17,17 +17,24 @@ Every id is derived, not random (visitor: site, IP and User-Agent; session: visi
 page view: site, raw line and how many identical lines came before it), and every document is written
 whole with an upserting replace, so importing a file again, or again after lines were appended to it,
 stores each page view and session once.
+
+Documents carry the same enriched fields as the drain's (``docs/data-model.md``,
+:func:`footfall.stores.documents.visit_facts`): device, browser and OS from the logged User-Agent,
+``referrer_host`` from the logged referrer (same-site against ``host``, when given), UTM fields from
+the first page view's query; ``country`` / ``city`` only when a lookup ``country_of`` is passed in
+(the log has the client IP, which is never stored). The hourly rollups are kept through the same
+rule as the drain's (:mod:`footfall.stores.rollups`): increments only for the sessions and page views
+whose upsert *inserted* them, so an import repeated counts nothing twice.
 """
 
 from __future__ import annotations
 
 import base64
-import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +42,8 @@ from pymongo import ReplaceOne, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from footfall.access_log import ASSET_EXTENSIONS, LogLine, is_page_view, parse_combined_line
+from footfall.enrich import utm_fields
 from footfall.errors import StoreUnavailable
 from footfall.events import PageView
 from footfall.middleware.bots import is_crawler
@@ -50,10 +59,12 @@ from footfall.stores.documents import (
     SESSIONS,
     VISITORS,
     page_view_document,
+    visit_facts,
     visitor_number_update,
     visitor_update,
 )
 from footfall.stores.mongo_writer import ensure_indexes
+from footfall.stores.rollups import apply_increments, rollup_increments
 from footfall.stores.visitor_numbers import reserve_block, visitor_doc_id
 
 __all__ = [
@@ -68,42 +79,11 @@ __all__ = [
 ]
 
 LOG_FORMATS = ("combined",)
-ASSET_EXTENSIONS = (".css", ".js", ".mjs", ".map", ".png", ".jpg", ".jpeg", ".gif", ".ico", ".svg", ".webp",
-                    ".avif", ".bmp", ".woff", ".woff2", ".ttf", ".otf", ".eot")  # issue 2, verbatim
 WRITE_BATCH = 1000  # operations per bulk_write
+Place = tuple[str | None, str | None]  # (ISO 3166-1 alpha-2 country code, city), each or None
+
 PROGRESS_EVERY = 4096  # lines between progress callbacks
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://footfall.invalid/import-log")
-
-_QUOTED = r'"((?:[^"\\]|\\.)*)"'  # Apache escapes " as \", nginx as \x22
-_COMBINED_RE = re.compile(
-    r"(\S+) \S+ \S+ \[(\d{2})/([A-Za-z]{3})/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})\] "
-    + _QUOTED + r" (\d{3}) (?:\d+|-) " + _QUOTED + " " + _QUOTED + r"(?:\s.*)?"
-)
-_MONTHS = {name: number for number, name in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
-
-
-@dataclass(frozen=True, slots=True)
-class LogLine:
-    """One parsed combined-format line.
-
-    :ivar client_ip: ``%h``, the client address (a host name if the server logged names).
-    :ivar ts: ``%t`` as a timezone-aware UTC datetime (second precision).
-    :ivar method: the request line's method, ``""`` when the request line is not
-        ``METHOD TARGET [HTTP/x]`` (scanners log TLS handshakes and empty requests there).
-    :ivar target: the request target as logged, query string included (``""`` as for ``method``).
-    :ivar status: ``%>s``, the final status.
-    :ivar referrer: the ``Referer`` header, ``""`` when logged as ``-``.
-    :ivar user_agent: the ``User-Agent`` header, ``""`` when logged as ``-``.
-    """
-
-    client_ip: str
-    ts: datetime
-    method: str
-    target: str
-    status: int
-    referrer: str
-    user_agent: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,62 +116,6 @@ class ImportSummary:
         return asdict(self)
 
 
-def parse_combined_line(text: str) -> LogLine | None:
-    """Parse one line of the combined log format.
-
-    The format is Apache's ``%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"`` (nginx's
-    ``combined`` is the same). Fields after the User-Agent (nginx's ``main`` appends
-    ``"$http_x_forwarded_for"``) are ignored. A quoted request field that is not
-    ``METHOD TARGET [HTTP/x]`` still parses, with empty ``method`` and ``target``: the log line is
-    well formed, the request in it was not. Escapes in quoted fields are kept as logged.
-
-    :param text: the line, with or without its line ending.
-    :return: the :class:`LogLine`, or ``None`` when the line is not a combined-format line (including
-        an impossible date or a UTC offset of 24 hours or more).
-    """
-    match = _COMBINED_RE.fullmatch(text.rstrip("\r\n"))
-    if match is None:
-        return None
-    (ip, day, month, year, hour, minute, second, sign, off_h, off_m,
-     request, status, referrer, user_agent) = match.groups()
-    month_number = _MONTHS.get(month.lower())
-    if month_number is None:
-        return None
-    try:
-        offset = timedelta(hours=int(off_h), minutes=int(off_m)) * (-1 if sign == "-" else 1)
-        local = datetime(int(year), month_number, int(day), int(hour), int(minute), int(second),
-                         tzinfo=timezone(offset))
-    except ValueError:
-        return None
-    method, target = _split_request(request)
-    return LogLine(ip, local.astimezone(UTC), method, target, int(status),
-                   "" if referrer == "-" else referrer, "" if user_agent == "-" else user_agent)
-
-
-def _split_request(request: str) -> tuple[str, str]:
-    """``(method, target)`` of ``METHOD TARGET [HTTP/x]``, else ``("", "")``."""
-    parts = request.split(" ")
-    well_formed = len(parts) == 2 or (len(parts) == 3 and parts[2].startswith("HTTP/"))
-    return (parts[0], parts[1]) if well_formed and parts[0] and parts[1] else ("", "")
-
-
-def is_page_view(line: LogLine) -> bool:
-    """Whether ``line`` is a page view by issue 2's rule, before the crawler rule.
-
-    A ``GET`` answered 2xx or 304 whose path, with the query string removed, does not end in one of
-    :data:`ASSET_EXTENSIONS`. The extension check ignores case: ``/IMG_0001.JPG`` is an image on any
-    server that serves it (neither shared log has an upper-case asset extension, so this changes none
-    of their numbers). ``/a.css?x=1`` is an asset, ``/page?x=.css`` is not.
-
-    :param line: a parsed line.
-    :return: ``True`` for a page view (crawler or not: see :func:`import_log`).
-    """
-    if line.method != "GET" or not (200 <= line.status <= 299 or line.status == 304):
-        return False
-    path = line.target.split("?", 1)[0]
-    return not path.lower().endswith(ASSET_EXTENSIONS)
-
-
 def _is_crawler_line(line: LogLine) -> bool:
     kind = classify_request(line.method, line.target.split("?", 1)[0], line.user_agent or None,
                             exclude_paths=(), is_crawler=is_crawler)
@@ -220,10 +144,12 @@ class _Hit:
 
 
 def _build_documents(
-    hits: Iterable[_Hit], *, site: str, session_ttl: int
+    hits: Iterable[_Hit], *, site: str, session_ttl: int, host: str = "",
+    country_of: Callable[[str], Place] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The ``(sessions, page_views)`` documents for ``hits``, sessionized through the core."""
     browsers: dict[tuple[str, str], tuple[Identity, datetime]] = {}  # what each browser carries
+    places: dict[str, Place] = {}  # client IP -> its place, looked up once
     sessions: dict[str, dict[str, Any]] = {}
     page_views: list[dict[str, Any]] = []
     for hit in sorted(hits, key=lambda h: (h.line.ts, h.order)):
@@ -237,19 +163,29 @@ def _build_documents(
         visit = resolve_visit(claim, session_active=active, now=now)
         browsers[key] = (Identity(visit.visitor_id, visit.session_id), now)
         path, _, query = line.target.partition("?")
+        if country_of is not None and line.client_ip not in places:
+            places[line.client_ip] = country_of(line.client_ip)
+        country, city = places.get(line.client_ip, (None, None))
         if visit.is_new_session:
             sessions[visit.session_id] = {
                 "_id": visit.session_id, "site": site, "visitor_id": visit.visitor_id,
                 "started_at": now, "last_seen_at": now, "page_views": 0,
                 "entry_path": path, "exit_path": path, "referrer": line.referrer,
                 "user_agent": line.user_agent, "first_view_at": now, "last_view_at": now,
+                **visit_facts(referrer=line.referrer, host=host, user_agent=line.user_agent, country=country,
+                              city=city),
+                **utm_fields(query), "paths": [], "routes": [], "events": 0, "event_names": [],
+                "start_recorded": True,
             }
         session = sessions[visit.session_id]
         session.update(page_views=session["page_views"] + 1, last_seen_at=now, last_view_at=now,
                        exit_path=path)
+        if path not in session["paths"]:
+            session["paths"].append(path)
         page_views.append(page_view_document(PageView(
             event_id=hit.event_id, site=site, session_id=visit.session_id, visitor_id=visit.visitor_id,
             ts=now, path=path, query=query, referrer=line.referrer, title="", user_agent=line.user_agent,
+            host=host, country=country, city=city,
         )))
     return list(sessions.values()), page_views
 
@@ -273,8 +209,11 @@ def import_log(
     include_bots: bool = False,
     log_format: str = "combined",
     progress: Callable[[int], None] | None = None,
+    host: str = "",
+    country_of: Callable[[str], Place] | None = None,
 ) -> ImportSummary:
-    """Import an access log into the ``sessions`` and ``page_views`` collections (issue 2's rules).
+    """Import an access log into the ``sessions`` and ``page_views`` collections (issue 2's rules),
+    and add what it inserted to ``rollups_hourly``.
 
     The file is read as bytes, split at ``\\n`` only and each line decoded as UTF-8 with invalid bytes
     replaced (real logs hold them; a stray ``\\r`` inside a field does not split a line). Idempotent:
@@ -291,6 +230,10 @@ def import_log(
     :param log_format: the line format; only ``"combined"`` exists (``--format``).
     :param progress: called with the number of bytes just read, for a progress bar whose total is
         :func:`log_size`.
+    :param host: the site's own host name (``www.`` ignored): a referrer on it is same-site, so it
+        gives no ``referrer_host``; ``""`` (the default) counts every referrer as external.
+    :param country_of: ``client IP -> (country code, city)`` (each ``None`` when unknown), called
+        once per distinct IP; ``None`` (the default) leaves ``country`` and ``city`` null.
     :return: the :class:`ImportSummary`.
     :raises ValueError: ``log_format`` is not ``"combined"`` or ``session_ttl`` is not positive.
     :raises OSError: the file cannot be read.
@@ -326,12 +269,15 @@ def import_log(
                 hits.append(_Hit(number, line, _event_id(site, text, occurrence)))
     if progress is not None and pending_bytes:
         progress(pending_bytes)
-    sessions, page_views = _build_documents(hits, site=site, session_ttl=session_ttl)
+    sessions, page_views = _build_documents(hits, site=site, session_ttl=session_ttl, host=host,
+                                            country_of=country_of)
     numbers = _number_visitors(db, site, sessions)
     for doc in (*sessions, *page_views):
         doc["visitor_number"] = numbers.get(doc["visitor_id"])
-    _replace_all(db, SESSIONS, sessions)
-    _replace_all(db, PAGE_VIEWS, page_views)
+    new_sessions = _replace_all(db, SESSIONS, sessions)
+    new_views = _replace_all(db, PAGE_VIEWS, page_views)
+    apply_increments(db, rollup_increments(visits=[(site, doc["started_at"]) for doc in new_sessions],
+                                           page_views=[(site, doc["ts"]) for doc in new_views]))
     return ImportSummary(
         lines_read=counts["lines_read"], page_views=len(page_views), sessions=len(sessions),
         visitors=len({session["visitor_id"] for session in sessions}),
@@ -379,14 +325,22 @@ def _number_visitors(db: Database, site: str, sessions: list[dict[str, Any]]) ->
     return numbers
 
 
-def _replace_all(db: Database, collection: str, documents: list[dict[str, Any]]) -> None:
+def _replace_all(db: Database, collection: str, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Write ``documents`` whole (upserting replaces).
+
+    :return: the documents the write inserted (new), as opposed to replaced (imported before).
+    :raises StoreUnavailable: MongoDB did not answer or refused a document.
+    """
+    inserted: list[dict[str, Any]] = []
     for start in range(0, len(documents), WRITE_BATCH):
         batch = [ReplaceOne({"_id": doc["_id"]}, doc, upsert=True)
                  for doc in documents[start:start + WRITE_BATCH]]
         try:
-            db[collection].bulk_write(batch, ordered=False)
+            result = db[collection].bulk_write(batch, ordered=False)
         except PyMongoError as exc:
             last = start + len(batch) - 1
             raise StoreUnavailable(
                 f"MongoDB did not store {collection} {start}-{last} of {len(documents)}: {exc}"
             ) from exc
+        inserted.extend(documents[start + index] for index in (result.upserted_ids or {}))
+    return inserted

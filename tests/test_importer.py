@@ -206,6 +206,10 @@ def test_session_document_fields(mongo_db: Database, tmp_path: Path) -> None:
         "entry_path": "/landing", "exit_path": "/signup", "referrer": "https://news.example/item",
         "user_agent": BROWSER, "first_view_at": T0, "last_view_at": T0 + timedelta(minutes=9),
         "visitor_number": 1,
+        "referrer_host": "news.example", "utm_source": "news", "utm_medium": None, "utm_campaign": None,
+        "device": "desktop", "browser": "Firefox", "os": "Linux", "country": None, "city": None,
+        "paths": ["/landing", "/pricing", "/signup"], "routes": [], "events": 0, "event_names": [],
+        "start_recorded": True,
     }
     views = list(mongo_db.page_views.find().sort("ts"))
     assert [(v["path"], v["query"], v["session_id"]) for v in views] == [
@@ -326,3 +330,40 @@ def test_bad_options_raise_value_error(
     arguments: dict[str, Any] = {"site": "s", "session_ttl": TTL, **options}
     with pytest.raises(ValueError, match=message):
         import_log(write_log(tmp_path, log_line(T0)), mongo_db, **arguments)
+
+
+def test_enriched_fields_and_the_country_lookup(mongo_db: Database, tmp_path: Path) -> None:
+    iphone = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+              "Version/17.5 Mobile/15E148 Safari/604.1")
+    path = write_log(
+        tmp_path,
+        log_line(T0, "/a?utm_medium=social", ip="198.51.100.1", referrer="https://www.shop.example/home"),
+        log_line(T0 + timedelta(minutes=1), "/b", ip="198.51.100.1", referrer="https://www.shop.example/a"),
+        log_line(T0, "/c", ip="198.51.100.2", agent=iphone, referrer="https://social.example/post"),
+    )
+    looked_up: list[str] = []
+
+    def country_of(ip: str) -> tuple[str | None, str | None]:
+        looked_up.append(ip)
+        return {"198.51.100.1": ("NL", "Utrecht")}.get(ip, (None, None))
+
+    import_log(path, mongo_db, site="shop", session_ttl=TTL, host="shop.example", country_of=country_of)
+    assert sorted(looked_up) == ["198.51.100.1", "198.51.100.2"], "once per distinct IP"
+    desktop = mongo_db.sessions.find_one({"entry_path": "/a"})
+    assert (desktop["referrer_host"], desktop["utm_medium"], desktop["country"], desktop["city"]) == (
+        None, "social", "NL", "Utrecht"), "a referrer on the site's own host is no referrer host"
+    assert (desktop["device"], desktop["browser"], desktop["os"], desktop["paths"]) == (
+        "desktop", "Firefox", "Linux", ["/a", "/b"])
+    phone = mongo_db.sessions.find_one({"entry_path": "/c"})
+    assert (phone["referrer_host"], phone["device"], phone["browser"], phone["os"], phone["country"]) == (
+        "social.example", "mobile", "Mobile Safari", "iOS", None)
+    views = {v["path"]: v for v in mongo_db.page_views.find()}
+    assert (views["/b"]["country"], views["/b"]["device"], views["/b"]["route"]) == ("NL", "desktop", None)
+    assert all("198.51.100" not in str(doc) for doc in (*mongo_db.sessions.find(), *views.values())), (
+        "the client IP is never stored")
+
+
+def test_without_a_host_every_referrer_is_external(mongo_db: Database, tmp_path: Path) -> None:
+    path = write_log(tmp_path, log_line(T0, "/a", referrer="https://www.shop.example/home"))
+    import_log(path, mongo_db, site="shop", session_ttl=TTL)
+    assert mongo_db.sessions.find_one()["referrer_host"] == "shop.example"

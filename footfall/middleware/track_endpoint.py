@@ -8,7 +8,8 @@ Statuses (all with a JSON body, issue 2):
 - 200 ``{"status": "recorded", "visitor_number", "visitor_label"}``, or ``{"status": "ignored"}``
   for a crawler;
 - 204: an allowed CORS preflight;
-- 400: malformed JSON, missing/unknown ``eventType``, bad ``path``, malformed ``Content-Length``;
+- 400: malformed JSON, missing/empty ``eventType``, a custom event's bad ``name`` or ``props`` (naming the
+  key), bad ``path``, malformed ``Content-Length``;
 - 403: a preflight from an origin not in ``FOOTFALL_CORS_ORIGINS``;
 - 405: a method other than ``POST`` or ``OPTIONS``;
 - 413: a body over 16 KiB;

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from pymongo.database import Database
 
 from footfall.errors import StoreUnavailable
-from footfall.events import TrackEvent
+from footfall.events import PropValue, TrackEvent
 from footfall.middleware.bots import is_crawler
 from footfall.middleware.cookies import CookieCodec, new_session_id, new_visitor_id
 from footfall.middleware.core import (
@@ -32,7 +33,7 @@ from footfall.middleware.core import (
     resolve_visit,
 )
 from footfall.settings import Settings
-from footfall.stores.event_codec import encode_payload
+from footfall.stores.event_codec import PageViewFields, encode_payload
 from footfall.stores.redis_sessions import QueueResult, RedisSessionStore
 from footfall.stores.visitor_numbers import reserve_block
 
@@ -91,11 +92,24 @@ class RequestFacts:
 
 
 def page_view_fields(
-    *, site: str, path: str, query: str, referrer: str, title: str, event_id: str | None
-) -> dict[str, str]:
-    """The page view part of a queued payload (a UUID4 event id when the client sent none)."""
-    return {"event_id": event_id or str(uuid.uuid4()), "site": site, "path": path, "query": query,
-            "referrer": referrer, "title": title}
+    *, site: str, path: str, query: str, referrer: str, title: str, event_id: str | None,
+    route: str | None = None, name: str | None = None, props: Mapping[str, PropValue] | None = None,
+) -> PageViewFields:
+    """The ``page_view`` part of a queued payload (``docs/data-model.md``): a page view, or a custom
+    event when ``name`` is given (``type: "custom"`` with ``name`` and ``props``; it is queued,
+    and slides the session, like a page view).
+
+    :param route: the matched route template, or ``None`` when the app has no route for the path.
+    :param name: a custom event's name (validated by :func:`footfall.events.parse_track_body`).
+    :param props: a custom event's flat properties (``None``: none).
+    :return: the JSON-ready dict, with a UUID4 ``event_id`` when the client sent none.
+    """
+    fields: PageViewFields = {"event_id": event_id or str(uuid.uuid4()), "site": site, "path": path,
+                              "query": query, "referrer": referrer, "title": title, "route": route,
+                              "type": "page_view" if name is None else "custom"}
+    if name is not None:
+        fields.update(name=name, props=dict(props or {}))
+    return fields
 
 
 @dataclass
@@ -161,13 +175,13 @@ class _TrackerBase:
         """Whether a request with this User-Agent counts nowhere (missing, or on the crawler list)."""
         return not user_agent or not user_agent.strip() or is_crawler(user_agent)
 
-    def page_view_of_event(self, event: TrackEvent) -> dict[str, str]:
-        """The page view a ``page_view`` track event queues."""
+    def page_view_of_event(self, event: TrackEvent) -> PageViewFields:
+        """The page view, or custom event, a track event queues."""
         return page_view_fields(site=event.site, path=event.path, query=event.query, referrer=event.referrer,
-                                title=event.title, event_id=event.event_id)
+                                title=event.title, event_id=event.event_id, name=event.name, props=event.props)
 
     def _begin(
-        self, facts: RequestFacts, site: str, now: datetime, page_view: dict[str, str] | None
+        self, facts: RequestFacts, site: str, now: datetime, page_view: PageViewFields | None
     ) -> _Attempt:
         identity = self.cookies.read(facts.cookie_header)
         claim = claim_session(
@@ -191,7 +205,7 @@ class _TrackerBase:
         return False
 
     @staticmethod
-    def _page_view_payload(visit: Visit, facts: RequestFacts, page_view: dict[str, str]) -> str:
+    def _page_view_payload(visit: Visit, facts: RequestFacts, page_view: PageViewFields) -> str:
         return encode_payload(site=page_view["site"], visitor_id=visit.visitor_id, at=visit.at,
                               referrer=facts.referrer, user_agent=facts.user_agent or "", page_view=page_view)
 
@@ -218,7 +232,7 @@ class Tracker(_TrackerBase):
         self._refill_lock = threading.Lock()
 
     def resolve(
-        self, facts: RequestFacts, *, site: str, now: datetime, page_view: dict[str, str] | None = None
+        self, facts: RequestFacts, *, site: str, now: datetime, page_view: PageViewFields | None = None
     ) -> Visit | None:
         """Decide the request's visit, number its visitor and queue what it records, in one Redis
         round trip (plus a MongoDB one for the request that finds the number block used up).
@@ -270,7 +284,7 @@ class Tracker(_TrackerBase):
         log.info("reserved visitor numbers %d-%d for site %r", first, last, site)
         return True
 
-    def queue_page_view(self, visit: Visit, facts: RequestFacts, page_view: dict[str, str]) -> bool:
+    def queue_page_view(self, visit: Visit, facts: RequestFacts, page_view: PageViewFields) -> bool:
         """Queue a page view of an already-resolved visit (server-rendered pages: a second round
         trip, since whether the response is a page is known only after the app answered).
 

@@ -85,7 +85,7 @@ def run_scenario(site, redis_client, clock, cookies_of) -> list[dict[str, Any]]:
     step("excluded favicon", browser.get("/favicon.ico"))
     step("HEAD", browser.head("/"))
     step("bad event", site.track(b"{not json", headers={"Origin": ORIGIN}))
-    step("unknown event type", site.track({"eventType": "purchase", "path": "/x"}))
+    step("bad custom event", site.track({"eventType": "purchase", "path": "/x", "props": {"items": [1]}}))
     step("oversized event", site.track(b"{" + b" " * 20_000 + b"}"))
     step("wrong method", browser.get("/analytics/track"))
     step("preflight", browser.options("/analytics/track", headers={
@@ -156,7 +156,7 @@ def test_both_adapters_give_the_same_cookies_answers_and_stats(build_site, redis
     assert by_step["forged cookies"]["body"]["is_new_visitor"] is True
     assert by_step["crawler page"]["body"] == {"visit": None} and by_step["crawler page"]["cookies"] == {}
     assert by_step["crawler page view"]["body"]["status"] == "ignored"
-    assert [by_step[s]["status"] for s in ("bad event", "unknown event type", "oversized event", "wrong method",
+    assert [by_step[s]["status"] for s in ("bad event", "bad custom event", "oversized event", "wrong method",
                                            "preflight", "preflight from elsewhere")] == [400, 400, 413, 405, 204, 403]
     assert by_step["back again, same session"]["body"]["is_new_session"] is False
     session_cookie = by_step["new visitor"]["cookies"]["session"]
