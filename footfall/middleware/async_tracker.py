@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
+from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -38,7 +39,7 @@ class AsyncTracker(_TrackerBase):
         self._tasks: set[asyncio.Task[None]] = set()  # background refills, kept until done
 
     async def resolve(
-        self, facts: RequestFacts, *, site: str, now: datetime, page_view: dict[str, str] | None = None
+        self, facts: RequestFacts, *, site: str, now: datetime, page_view: dict[str, Any] | None = None
     ) -> Visit | None:
         """See :meth:`footfall.middleware.tracker.Tracker.resolve`."""
         attempt = self._begin(facts, site, now, page_view)
@@ -78,7 +79,7 @@ class AsyncTracker(_TrackerBase):
         log.info("reserved visitor numbers %d-%d for site %r", first, last, site)
         return True
 
-    async def queue_page_view(self, visit: Visit, facts: RequestFacts, page_view: dict[str, str]) -> bool:
+    async def queue_page_view(self, visit: Visit, facts: RequestFacts, page_view: dict[str, Any]) -> bool:
         """See :meth:`footfall.middleware.tracker.Tracker.queue_page_view`."""
         try:
             await self.sessions.queue(visit.session_id, self._page_view_payload(visit, facts, page_view),
