@@ -18,11 +18,13 @@ from typing import Any
 
 from footfall.errors import InvalidEvent
 from footfall.events import MAX_BODY_BYTES
+from footfall.geo import client_ip
 from footfall.middleware import track_endpoint as endpoint
 from footfall.middleware.async_tracker import AsyncTracker, build_async_tracker
 from footfall.middleware.background import BackgroundDrain
 from footfall.middleware.core import Visit
-from footfall.middleware.tracker import RequestFacts, page_view_fields
+from footfall.middleware.route_templates import RouteResolver, route_resolver_for
+from footfall.middleware.tracker import RequestFacts, host_of
 from footfall.settings import Settings
 
 __all__ = ["FootfallASGIMiddleware", "SCOPE_KEY", "STATE_KEY"]
@@ -46,7 +48,8 @@ def _headers(scope: Scope) -> dict[str, str]:
     return found
 
 
-def _facts(scope: Scope, headers: dict[str, str]) -> RequestFacts:
+def _facts(scope: Scope, headers: dict[str, str], trusted_proxies: tuple[Any, ...]) -> RequestFacts:
+    peer = scope.get("client") or (None, None)
     return RequestFacts(
         method=scope.get("method", "GET").upper(),
         path=scope.get("path", "") or "/",
@@ -54,6 +57,8 @@ def _facts(scope: Scope, headers: dict[str, str]) -> RequestFacts:
         user_agent=headers.get("user-agent"),
         cookie_header=headers.get("cookie"),
         referrer=headers.get("referer", ""),
+        host=host_of(headers.get("host") or (scope.get("server") or ("",))[0]),
+        client_ip=client_ip(peer[0], headers.get("x-forwarded-for"), trusted_proxies),
     )
 
 
@@ -72,7 +77,10 @@ class FootfallASGIMiddleware:
     :param settings: footfall's settings; read from ``FOOTFALL_*`` variables when ``None``.
     :param tracker: a ready :class:`AsyncTracker` (tests); built from ``settings`` when ``None``.
     :param clock: returns the current UTC datetime (tests pass a simulated clock).
-    :raises ConfigurationError: no ``FOOTFALL_SECRET_KEY``, or no Redis URL.
+    :param route_resolver: ``resolver(path) -> route template or None``; found in the wrapped app
+        (Starlette, FastAPI) when ``None``.
+    :raises ConfigurationError: no ``FOOTFALL_SECRET_KEY``, or no Redis URL, or a malformed
+        ``FOOTFALL_TRUSTED_PROXIES`` / ``FOOTFALL_GEOIP_DB``.
     """
 
     def __init__(
@@ -82,9 +90,12 @@ class FootfallASGIMiddleware:
         *,
         tracker: AsyncTracker | None = None,
         clock: Callable[[], datetime] | None = None,
+        route_resolver: RouteResolver | None = None,
     ) -> None:
         self.app = asgi_app
         self.tracker = tracker or build_async_tracker(settings or Settings.from_env())
+        if self.tracker.route_of is None:
+            self.tracker.route_of = route_resolver or route_resolver_for(asgi_app)
         self.settings = self.tracker.settings
         self._clock = clock or (lambda: datetime.now(UTC))
         self._drain = BackgroundDrain(self.settings) if self.settings.inprocess_drain else None
@@ -94,7 +105,7 @@ class FootfallASGIMiddleware:
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)
-        facts = _facts(scope, headers)
+        facts = _facts(scope, headers, self.tracker.trusted_proxies)
         if facts.path == self.settings.track_path:
             await self._send_reply(send, await self._track(scope, receive, facts, headers))
             return
@@ -126,9 +137,7 @@ class FootfallASGIMiddleware:
         content_type = next((v for k, v in message.get("headers", ()) if k.lower() == b"content-type"), b"")
         if not content_type.lower().startswith(b"text/html"):
             return
-        view = page_view_fields(site=self.settings.default_site, path=facts.path, query=facts.query,
-                                referrer=facts.referrer, title="", event_id=None)
-        await self.tracker.queue_page_view(visit, facts, view)
+        await self.tracker.queue_page_view(visit, facts, self.tracker.server_page_view(facts))
 
     async def _track(
         self, scope: Scope, receive: Receive, facts: RequestFacts, headers: dict[str, str]
@@ -148,7 +157,7 @@ class FootfallASGIMiddleware:
             return endpoint.Reply(200, endpoint.IGNORED_CRAWLER, cors)
         if self._drain is not None:
             self._drain.ensure_started()
-        visit = await self.tracker.resolve(endpoint.visit_facts(event, facts.user_agent, facts.cookie_header),
+        visit = await self.tracker.resolve(endpoint.visit_facts(event, facts, headers.get("origin")),
                                            site=event.site, now=self._clock(),
                                            page_view=self.tracker.page_view_of_event(event))
         _publish(scope, visit)

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from footfall.errors import InvalidEvent
 from footfall.events import MAX_BODY_BYTES, TrackEvent, parse_track_body
 from footfall.middleware.cookies import CookieCodec
 from footfall.middleware.core import Visit
 from footfall.middleware.cors import cors_headers, preflight_headers
-from footfall.middleware.tracker import RequestFacts
+from footfall.middleware.tracker import RequestFacts, host_of
 from footfall.settings import Settings
 from footfall.stores.visitor_numbers import visitor_label
 
@@ -96,9 +96,12 @@ def event_of(body: bytes, settings: Settings, cors: list[tuple[str, str]]) -> Tr
         return Reply(exc.status, {"error": exc.message}, cors)
 
 
-def visit_facts(event: TrackEvent, user_agent: str | None, cookie_header: str | None) -> RequestFacts:
-    """The facts the tracker resolves an event's visit from (the event's page, not the endpoint's)."""
-    return RequestFacts("POST", event.path, event.query, user_agent, cookie_header, event.referrer)
+def visit_facts(event: TrackEvent, request: RequestFacts, origin: str | None) -> RequestFacts:
+    """The facts the tracker resolves an event's visit from: the event's page (path, query,
+    referrer, and the page's host from ``Origin``), the endpoint request's cookies, User-Agent and
+    client address."""
+    return replace(request, method="POST", path=event.path, query=event.query, referrer=event.referrer,
+                   host=host_of(None, origin) if origin else request.host)
 
 
 def recorded(visit: Visit, cors: list[tuple[str, str]], cookies: CookieCodec, settings: Settings) -> Reply:

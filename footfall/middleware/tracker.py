@@ -17,11 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from pymongo.database import Database
 
 from footfall.errors import StoreUnavailable
 from footfall.events import PropValue, TrackEvent
+from footfall.geo import GeoLookup, build_geo_lookup, parse_trusted_proxies
 from footfall.middleware.bots import is_crawler
 from footfall.middleware.cookies import CookieCodec, new_session_id, new_visitor_id
 from footfall.middleware.core import (
@@ -32,12 +34,13 @@ from footfall.middleware.core import (
     classify_request,
     resolve_visit,
 )
+from footfall.middleware.route_templates import RouteResolver
 from footfall.settings import Settings
 from footfall.stores.event_codec import PageViewFields, encode_payload
 from footfall.stores.redis_sessions import QueueResult, RedisSessionStore
 from footfall.stores.visitor_numbers import reserve_block
 
-__all__ = ["Tracker", "DroppedCounter", "RequestFacts", "page_view_fields"]
+__all__ = ["Tracker", "DroppedCounter", "RequestFacts", "page_view_fields", "host_of"]
 
 log = logging.getLogger("footfall.tracker")
 
@@ -81,6 +84,10 @@ class RequestFacts:
 
     :ivar path: the request path without query string.
     :ivar referrer: the ``Referer`` header or ``""``.
+    :ivar host: the host of the page (lowercased, no port): the ``Origin`` of a track request, else
+        the ``Host`` header; a referrer from the same host is not a source.
+    :ivar client_ip: the client's address (:func:`footfall.geo.client_ip`), used to look up the
+        country in the request path and never stored.
     """
 
     method: str
@@ -89,6 +96,25 @@ class RequestFacts:
     user_agent: str | None
     cookie_header: str | None
     referrer: str
+    host: str = ""
+    client_ip: str | None = None
+
+
+def host_of(host_header: str | None, origin: str | None = None) -> str:
+    """The page's host, lowercased without port: the ``Origin``'s host when the browser sent one
+    (a track request posted from another origin is about a page on that origin), else the
+    ``Host`` header's; ``""`` when neither is usable."""
+    if origin and origin != "null":
+        try:
+            return (urlsplit(origin).hostname or "").lower()
+        except ValueError:
+            return ""
+    if not host_header:
+        return ""
+    try:
+        return (urlsplit("//" + host_header.strip()).hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 def page_view_fields(
@@ -159,6 +185,9 @@ class _TrackerBase:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.cookies = CookieCodec(settings)
+        self.trusted_proxies = parse_trusted_proxies(settings.trusted_proxies)
+        self.geo: GeoLookup = build_geo_lookup(settings.geoip_db)
+        self.route_of: RouteResolver | None = None  # set by the adapter that knows the wrapped app
         self.dropped = DroppedCounter()
         self.numbers_failed = DroppedCounter()
         self._refill_retry_at = 0.0  # time.monotonic() before which no refill is tried
@@ -175,10 +204,28 @@ class _TrackerBase:
         """Whether a request with this User-Agent counts nowhere (missing, or on the crawler list)."""
         return not user_agent or not user_agent.strip() or is_crawler(user_agent)
 
+    def route(self, path: str) -> str | None:
+        """The route template ``path`` matches in the wrapped app, or ``None`` (no match, or an app
+        whose routes footfall cannot read)."""
+        return self.route_of(path) if self.route_of is not None else None
+
     def page_view_of_event(self, event: TrackEvent) -> PageViewFields:
-        """The page view, or custom event, a track event queues."""
+        """The page view, or custom event, a track event queues (with the route of its page)."""
         return page_view_fields(site=event.site, path=event.path, query=event.query, referrer=event.referrer,
-                                title=event.title, event_id=event.event_id, name=event.name, props=event.props)
+                                title=event.title, event_id=event.event_id, route=self.route(event.path),
+                                name=event.name, props=event.props)
+
+    def server_page_view(self, facts: RequestFacts) -> PageViewFields:
+        """The page view of a server-rendered page (``FOOTFALL_SERVER_PAGEVIEWS``)."""
+        return page_view_fields(site=self.settings.default_site, path=facts.path, query=facts.query,
+                                referrer=facts.referrer, title="", event_id=None, route=self.route(facts.path))
+
+    def _payload(self, facts: RequestFacts, site: str, visitor_id: str, at: datetime,
+                 page_view: PageViewFields | None) -> str:
+        location = self.geo.locate(facts.client_ip)
+        return encode_payload(site=site, visitor_id=visitor_id, at=at, referrer=facts.referrer,
+                              user_agent=facts.user_agent or "", page_view=page_view, host=facts.host,
+                              country=location.country_code, city=location.city)
 
     def _begin(
         self, facts: RequestFacts, site: str, now: datetime, page_view: PageViewFields | None
@@ -188,8 +235,7 @@ class _TrackerBase:
             identity, fresh_visitor_id=identity.visitor_id or new_visitor_id(),  # (a fresh one only if needed)
             fresh_session_id=new_session_id(), site=site,
         )
-        payload = encode_payload(site=site, visitor_id=claim.visitor_id, at=now, referrer=facts.referrer,
-                                 user_agent=facts.user_agent or "", page_view=page_view)
+        payload = self._payload(facts, site, claim.visitor_id, now, page_view)
         return _Attempt(self, claim, site, now, payload, page_view is not None,
                         self.dropped.take_unreported(), self.numbers_failed.take_unreported())
 
@@ -204,10 +250,8 @@ class _TrackerBase:
         log.warning("visitor not numbered, could not reserve numbers (next try in %d s): %s", REFILL_RETRY_DELAY, exc)
         return False
 
-    @staticmethod
-    def _page_view_payload(visit: Visit, facts: RequestFacts, page_view: PageViewFields) -> str:
-        return encode_payload(site=page_view["site"], visitor_id=visit.visitor_id, at=visit.at,
-                              referrer=facts.referrer, user_agent=facts.user_agent or "", page_view=page_view)
+    def _page_view_payload(self, visit: Visit, facts: RequestFacts, page_view: PageViewFields) -> str:
+        return self._payload(facts, page_view["site"], visit.visitor_id, visit.at, page_view)
 
     def _queue_failed(self, facts: RequestFacts, exc: Exception) -> bool:
         self.dropped.add()

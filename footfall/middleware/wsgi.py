@@ -15,10 +15,12 @@ from typing import Any
 from werkzeug.wrappers import Response
 
 from footfall.errors import InvalidEvent
+from footfall.geo import client_ip
 from footfall.middleware import track_endpoint as endpoint
 from footfall.middleware.background import BackgroundDrain
 from footfall.middleware.core import Visit
-from footfall.middleware.tracker import RequestFacts, Tracker, page_view_fields
+from footfall.middleware.route_templates import RouteResolver, route_resolver_for
+from footfall.middleware.tracker import RequestFacts, Tracker, host_of
 from footfall.settings import Settings
 
 __all__ = ["FootfallMiddleware", "ENVIRON_KEY"]
@@ -30,7 +32,7 @@ ENVIRON_KEY = "footfall.visit"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def _facts(environ: dict[str, Any]) -> RequestFacts:
+def _facts(environ: dict[str, Any], trusted_proxies: tuple[Any, ...]) -> RequestFacts:
     return RequestFacts(
         method=environ.get("REQUEST_METHOD", "GET").upper(),
         path=environ.get("PATH_INFO", "") or "/",
@@ -38,8 +40,9 @@ def _facts(environ: dict[str, Any]) -> RequestFacts:
         user_agent=environ.get("HTTP_USER_AGENT"),
         cookie_header=environ.get("HTTP_COOKIE"),
         referrer=environ.get("HTTP_REFERER", ""),
+        host=host_of(environ.get("HTTP_HOST") or environ.get("SERVER_NAME")),
+        client_ip=client_ip(environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"), trusted_proxies),
     )
-
 
 
 class FootfallMiddleware:
@@ -61,7 +64,11 @@ class FootfallMiddleware:
     :param tracker: a ready :class:`Tracker` (tests, or sharing one between apps); built from
         ``settings`` when ``None``.
     :param clock: returns the current UTC datetime (tests pass a simulated clock).
-    :raises ConfigurationError: no ``FOOTFALL_SECRET_KEY``, or no Redis/MongoDB URL.
+    :param route_resolver: ``resolver(path) -> route template or None`` for the ``route`` of page
+        views; found in the wrapped app when ``None`` (Flask: its ``url_map``, also through a bound
+        ``app.wsgi_app``; see :mod:`footfall.middleware.route_templates`).
+    :raises ConfigurationError: no ``FOOTFALL_SECRET_KEY``, or no Redis/MongoDB URL, or a malformed
+        ``FOOTFALL_TRUSTED_PROXIES`` / ``FOOTFALL_GEOIP_DB``.
     """
 
     def __init__(
@@ -71,6 +78,7 @@ class FootfallMiddleware:
         *,
         tracker: Tracker | None = None,
         clock: Callable[[], datetime] | None = None,
+        route_resolver: RouteResolver | None = None,
     ) -> None:
         self.wsgi_app = wsgi_app
         if tracker is None:
@@ -78,6 +86,8 @@ class FootfallMiddleware:
 
             tracker = build_tracker(settings or Settings.from_env())
         self.tracker = tracker
+        if tracker.route_of is None:
+            tracker.route_of = route_resolver or route_resolver_for(wsgi_app)
         self.settings = tracker.settings
         self._clock = clock or (lambda: datetime.now(UTC))
         self._drain: BackgroundDrain | None = None
@@ -85,7 +95,7 @@ class FootfallMiddleware:
             self._drain = BackgroundDrain(self.settings)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        facts = _facts(environ)
+        facts = _facts(environ, self.tracker.trusted_proxies)
         if facts.path == self.settings.track_path:
             return self._track(environ, facts)(environ, start_response)
         if self.tracker.classify(facts) != "tracked":
@@ -122,9 +132,7 @@ class FootfallMiddleware:
         content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
         if not content_type.lower().startswith("text/html"):
             return
-        view = page_view_fields(site=self.settings.default_site, path=facts.path, query=facts.query,
-                                referrer=facts.referrer, title="", event_id=None)
-        self.tracker.queue_page_view(visit, facts, view)
+        self.tracker.queue_page_view(visit, facts, self.tracker.server_page_view(facts))
 
     def _track(self, environ: dict[str, Any], facts: RequestFacts) -> Response:
         """Answer the track endpoint; statuses as in :mod:`footfall.middleware.track_endpoint`."""
@@ -148,7 +156,7 @@ class FootfallMiddleware:
             return endpoint.Reply(200, endpoint.IGNORED_CRAWLER, cors)
         if self._drain is not None:
             self._drain.ensure_started()
-        visit = self.tracker.resolve(endpoint.visit_facts(event, facts.user_agent, facts.cookie_header),
+        visit = self.tracker.resolve(endpoint.visit_facts(event, facts, environ.get("HTTP_ORIGIN")),
                                      site=event.site, now=self._clock(),
                                      page_view=self.tracker.page_view_of_event(event))
         environ[ENVIRON_KEY] = visit
