@@ -387,13 +387,13 @@ class ASGISite(Site):
         app = build_starlette_app(seen, heard, self.lifespan_events)
         middleware = FootfallASGIMiddleware(app, settings, tracker=tracker, clock=clock)
         super().__init__(app, middleware, seen, heard)
-        self.main = TestClient(middleware, base_url=BASE_URL, follow_redirects=False)
+        self.main = TestClient(middleware, base_url=BASE_URL, follow_redirects=False, client=("127.0.0.1", 50000))
         self.main.__enter__()
         self.main.headers["User-Agent"] = FIREFOX_UA
         self.client = self.main
 
     def _open_client(self) -> httpx2.Client:
-        client = TestClient(self.middleware, base_url=BASE_URL, follow_redirects=False)
+        client = TestClient(self.middleware, base_url=BASE_URL, follow_redirects=False, client=("127.0.0.1", 50000))
         client.portal = self.main.portal  # the site's event loop, not one of its own per request
         return client
 
