@@ -53,6 +53,10 @@ class Settings:
     ``secret_key_fallbacks`` are older keys still accepted when verifying (key rotation, as Django's
     and Flask's ``SECRET_KEY_FALLBACKS``), never used to sign.
 
+    ``respect_gpc``: honour Global Privacy Control (https://privacycg.github.io/gpc-spec/): the
+    tracker script sends nothing when ``navigator.globalPrivacyControl`` is true, and the track
+    endpoint records nothing from a request with ``Sec-GPC: 1``.
+
     .. warning:: ``cookie_secure=False`` sends the cookies over plain http, where anyone on the path
        can read and replay them. Only for local development.
 
@@ -85,6 +89,8 @@ class Settings:
     track_path: str = "/analytics/track"
     trusted_proxies: tuple[str, ...] = ()
     geoip_db: str | None = None
+    script_path: str = "/analytics/footfall.js"
+    respect_gpc: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -129,6 +135,8 @@ class Settings:
                     "credentials, and the CORS standard forbids '*' with credentials; list exact origins"
                 )
             kwargs["cors_origins"] = tuple(o.rstrip("/") for o in origins)
+        if (raw := get("FOOTFALL_RESPECT_GPC")) is not None:
+            kwargs["respect_gpc"] = _parse_bool("FOOTFALL_RESPECT_GPC", raw)
         if (raw := get("FOOTFALL_ADMIN_TOKEN")) is not None:
             kwargs["admin_token"] = raw
         if (raw := get("FOOTFALL_REDIS_URL")) is not None:

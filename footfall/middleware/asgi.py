@@ -4,8 +4,8 @@ A pure ASGI middleware, as Starlette's ``SessionMiddleware``: it wraps ``send`` 
 ``Set-Cookie`` headers on ``http.response.start``; ``lifespan`` and ``websocket`` scopes pass through
 untouched; it never reads the body of a request it does not own. The decision is published at
 ``scope["footfall.visit"]`` and, for Starlette and FastAPI, at ``request.state.footfall_visit``. It
-answers ``POST /analytics/track`` and its preflight itself. Store I/O is awaited on ``redis.asyncio``
-and pymongo's ``AsyncMongoClient``; every decision is the WSGI adapter's
+answers ``POST /analytics/track`` and its preflight, and ``GET /analytics/footfall.js``, itself. Store
+I/O is awaited on ``redis.asyncio`` and pymongo's ``AsyncMongoClient``; every decision is the WSGI adapter's
 (:mod:`footfall.middleware.core`, :mod:`footfall.middleware.track_endpoint`).
 """
 
@@ -109,6 +109,10 @@ class FootfallASGIMiddleware:
         if facts.path == self.settings.track_path:
             await self._send_reply(send, await self._track(scope, receive, facts, headers))
             return
+        if facts.path == self.settings.script_path:
+            reply = endpoint.script(facts.method, headers.get("if-none-match"), self.settings)
+            await self._send_reply(send, reply, head=facts.method == "HEAD")
+            return
         if self.tracker.classify(facts) != "tracked":
             _publish(scope, None)
             await self.app(scope, receive, send)
@@ -150,7 +154,7 @@ class FootfallASGIMiddleware:
             body = await _read_body(receive, endpoint.body_limit(headers.get("content-length")))
         except InvalidEvent as exc:
             return endpoint.Reply(exc.status, {"error": exc.message}, cors)
-        event = endpoint.event_of(body, self.settings, cors)
+        event = endpoint.event_of(body, self.settings, cors, headers.get("sec-gpc"))
         if isinstance(event, endpoint.Reply):
             return event
         if self.tracker.is_crawler(facts.user_agent):
@@ -166,11 +170,11 @@ class FootfallASGIMiddleware:
         return endpoint.recorded(visit, cors, self.tracker.cookies, self.settings)
 
     @staticmethod
-    async def _send_reply(send: Send, reply: endpoint.Reply) -> None:
+    async def _send_reply(send: Send, reply: endpoint.Reply, *, head: bool = False) -> None:
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.all_headers()
-                   if not (reply.status == 204 and k.lower() == "content-length")]  # RFC 9110 8.6: none in a 204
+                   if not (reply.status in (204, 304) and k.lower() == "content-length")]  # RFC 9110 8.6
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-        await send({"type": "http.response.body", "body": reply.encoded()})
+        await send({"type": "http.response.body", "body": b"" if head else reply.encoded()})
 
     async def aclose(self) -> None:
         """Stop the background drain (writing what is queued) and close the store clients.

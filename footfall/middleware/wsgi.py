@@ -2,7 +2,8 @@
 
 It wraps ``start_response`` to add ``Set-Cookie`` headers (as Werkzeug's ``ProxyFix`` wraps
 ``environ``), publishes the decision at ``environ["footfall.visit"]``, and answers
-``POST /analytics/track`` and its CORS preflight itself, so the wrapped app needs no route.
+``POST /analytics/track`` and its CORS preflight, and ``GET /analytics/footfall.js`` (the tracker
+script), itself, so the wrapped app needs no route.
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ class FootfallMiddleware:
         facts = _facts(environ, self.tracker.trusted_proxies)
         if facts.path == self.settings.track_path:
             return self._track(environ, facts)(environ, start_response)
+        if facts.path == self.settings.script_path:  # (Werkzeug's Response sends no body to a HEAD)
+            reply = endpoint.script(facts.method, environ.get("HTTP_IF_NONE_MATCH"), self.settings)
+            return _response(reply)(environ, start_response)
         if self.tracker.classify(facts) != "tracked":
             environ[ENVIRON_KEY] = None
             return self.wsgi_app(environ, start_response)
@@ -149,7 +153,7 @@ class FootfallMiddleware:
         body = b""
         if environ.get("CONTENT_LENGTH") or environ.get("wsgi.input_terminated"):
             body = bytes(environ["wsgi.input"].read(limit))
-        event = endpoint.event_of(body, self.settings, cors)
+        event = endpoint.event_of(body, self.settings, cors, environ.get("HTTP_SEC_GPC"))
         if isinstance(event, endpoint.Reply):
             return event
         if self.tracker.is_crawler(facts.user_agent):
@@ -166,8 +170,9 @@ class FootfallMiddleware:
 
 
 def _response(reply: endpoint.Reply) -> Response:
-    if reply.body is None:  # a 204 preflight: no body, so no Content-Type (Werkzeug would add text/plain)
-        response = Response(status=reply.status, headers=reply.headers)
+    if reply.body is None and reply.content is None:  # a 204 or a 304: no body, so no Content-Type
+        response = Response(status=reply.status, headers=reply.headers)  # (Werkzeug would add text/plain)
         response.headers.remove("Content-Type")
         return response
-    return Response(reply.encoded(), status=reply.status, headers=reply.headers, mimetype="application/json")
+    return Response(reply.encoded(), status=reply.status, headers=reply.headers,
+                    mimetype=None if reply.content is not None else "application/json")  # (the script's: in headers)
