@@ -96,8 +96,9 @@ def summary_query(start: datetime, end: datetime, site: str | None = None, claus
         {"$set": {"visitor_key": {"$concat": ["$_id.site", "|", "$_id.visitor"]}}},
         {"$lookup": {"from": VISITORS, "localField": "visitor_key", "foreignField": "_id",
                      "pipeline": [{"$project": {"_id": 0, "first_seen_at": 1}}], "as": "seen"}},
-        {"$set": {"new": {"$cond": [
-            {"$lt": [{"$ifNull": [{"$first": "$seen.first_seen_at"}, end]}, period_start]}, 0, "$visits"]}}},
+        {"$set": {"seen": {"$arrayElemAt": ["$seen", 0]}}},
+        {"$set": {"new": {"$cond": [{"$lt": [{"$ifNull": ["$seen.first_seen_at", end]}, period_start]},
+                                    0, "$visits"]}}},
         # one visitor on two sites is one unique visitor when every site is counted
         {"$group": {"_id": {"period": "$_id.period", "visitor": "$_id.visitor"}, "visits": {"$sum": "$visits"},
                     "bounces": {"$sum": "$bounces"}, "duration_ms": {"$sum": "$duration_ms"},
