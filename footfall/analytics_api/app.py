@@ -35,7 +35,8 @@ class FootfallState:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build footfall's Flask app: ``/analytics/stats``, ``/analytics/health`` and, through the
+    """Build footfall's Flask app: ``/analytics/stats``, ``/analytics/health``, the dashboard API
+    ``/analytics/api/*``, ``/analytics/openapi.json``, the admin endpoints and, through the
     middleware that wraps it, ``POST /analytics/track``.
 
     :param settings: footfall's settings; read from ``FOOTFALL_*`` variables when ``None``.
@@ -43,6 +44,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     :raises ConfigurationError: no secret key, Redis URL or MongoDB URI.
     """
     from footfall.analytics_api.admin import admin_blueprint
+    from footfall.analytics_api.api import api_blueprint
+    from footfall.analytics_api.openapi import openapi_blueprint
     from footfall.analytics_api.routes import blueprint
     from footfall.errors import StoreUnavailable
     from footfall.stores import build_tracker
@@ -62,6 +65,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.register_blueprint(blueprint)
     app.register_blueprint(admin_blueprint)
+    app.register_blueprint(api_blueprint)
+    app.register_blueprint(openapi_blueprint)
 
     @app.errorhandler(HTTPException)
     def json_error(exc: HTTPException):  # type: ignore[no-untyped-def]
