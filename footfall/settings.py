@@ -91,6 +91,7 @@ class Settings:
     geoip_db: str | None = None
     script_path: str = "/analytics/footfall.js"
     respect_gpc: bool = False
+    timezone: str = "UTC"  # IANA name: the dashboard's days and buckets when a query names no tz
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -169,6 +170,13 @@ class Settings:
             kwargs["geoip_db"] = raw
         if (raw := get("FOOTFALL_DATA_DIR")) is not None:
             kwargs["data_dir"] = raw
+        if (raw := get("FOOTFALL_TIMEZONE")) is not None:
+            from zoneinfo import available_timezones
+
+            if raw not in available_timezones():
+                raise ConfigurationError(f"FOOTFALL_TIMEZONE={raw!r} is not an IANA time zone name such as "
+                                         "Europe/Berlin or UTC")
+            kwargs["timezone"] = raw
         return cls(**kwargs)
 
     def with_overrides(self, **changes: Any) -> Settings:

@@ -35,7 +35,8 @@ class FootfallState:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build footfall's Flask app: ``/analytics/stats``, ``/analytics/health``, the tracker demo
+    """Build footfall's Flask app: ``/analytics/stats``, ``/analytics/health``, the dashboard API
+    ``/analytics/api/*``, ``/analytics/openapi.json``, the admin endpoints, the tracker demo
     ``/analytics/demo`` and, through the middleware that wraps it, ``POST /analytics/track`` and
     ``GET /analytics/footfall.js``.
 
@@ -44,7 +45,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     :raises ConfigurationError: no secret key, Redis URL or MongoDB URI.
     """
     from footfall.analytics_api.admin import admin_blueprint
+    from footfall.analytics_api.api import api_blueprint
     from footfall.analytics_api.demo import demo_blueprint
+    from footfall.analytics_api.openapi import openapi_blueprint
     from footfall.analytics_api.routes import blueprint
     from footfall.errors import StoreUnavailable
     from footfall.stores import build_tracker
@@ -65,6 +68,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(blueprint)
     app.register_blueprint(admin_blueprint)
     app.register_blueprint(demo_blueprint)
+    app.register_blueprint(api_blueprint)
+    app.register_blueprint(openapi_blueprint)
 
     @app.errorhandler(HTTPException)
     def json_error(exc: HTTPException):  # type: ignore[no-untyped-def]

@@ -71,6 +71,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("site", ASCENDING), ("visitor_id", ASCENDING), ("started_at", DESCENDING)],
                    name="site_visitor_started_at"),
         IndexModel([("site", ASCENDING), ("last_seen_at", ASCENDING)], name="site_last_seen_at"),
+        # keyset pagination of raw sessions (footfall.dashboard_queries.sessions): no in-memory sort
+        IndexModel([("site", ASCENDING), ("started_at", ASCENDING), ("_id", ASCENDING)], name="site_started_at_id"),
     ],
     PAGE_VIEWS: [
         IndexModel([("site", ASCENDING), ("ts", ASCENDING)], name="site_ts"),
