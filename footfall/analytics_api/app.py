@@ -35,14 +35,15 @@ class FootfallState:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build footfall's Flask app: ``/analytics/stats``, ``/analytics/health`` and, through the
-    middleware that wraps it, ``POST /analytics/track``.
+    """Build footfall's Flask app: ``/analytics/stats``, ``/analytics/health``, the dashboard page
+    ``/analytics/dashboard`` and, through the middleware that wraps it, ``POST /analytics/track``.
 
     :param settings: footfall's settings; read from ``FOOTFALL_*`` variables when ``None``.
     :return: the Flask app (its ``wsgi_app`` is wrapped by :class:`FootfallMiddleware`).
     :raises ConfigurationError: no secret key, Redis URL or MongoDB URI.
     """
     from footfall.analytics_api.admin import admin_blueprint
+    from footfall.analytics_api.dashboard import dashboard_blueprint
     from footfall.analytics_api.routes import blueprint
     from footfall.errors import StoreUnavailable
     from footfall.stores import build_tracker
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.register_blueprint(blueprint)
     app.register_blueprint(admin_blueprint)
+    app.register_blueprint(dashboard_blueprint)
 
     @app.errorhandler(HTTPException)
     def json_error(exc: HTTPException):  # type: ignore[no-untyped-def]
