@@ -237,7 +237,7 @@
     const datasets = [{
       label: metric.label, data: current.map((p) => p.value), borderColor: color("--chart-line"),
       backgroundColor: color("--chart-fill"), fill: true, tension: 0.25, borderWidth: 2,
-      pointRadius: current.length > 40 ? 0 : 3, pointBackgroundColor: color("--chart-line"),
+      pointRadius: current.length > 16 ? 0 : 3, pointHoverRadius: 4, pointBackgroundColor: color("--chart-line"),
     }];
     if (state.compare && previous.length) {
       datasets.push({
@@ -269,16 +269,19 @@
   }
 
   // ---- breakdown cards -----------------------------------------------------------------------
-  function countryLabel(code) {
-    if (!/^[A-Z]{2}$/.test(code || "")) return code;
-    const flag = String.fromCodePoint(...[...code].map((c) => 0x1f1a5 + c.charCodeAt(0)));
-    let name = code;
+  /** `Germany` for `DE` (the code itself when the browser has no name for it). */
+  function countryName(code) {
+    if (!/^[A-Z]{2}$/.test(code || "") || !regionNames) return code;
     try {
-      name = regionNames ? regionNames.of(code) : code;
+      return regionNames.of(code) || code;
     } catch (exc) {
-      name = code;
+      return code;
     }
-    return flag + " " + name;
+  }
+
+  function countryLabel(code) {
+    const name = countryName(code);
+    return name === code ? code : name + " (" + code + ")";
   }
 
   function activeDimension(card) {
@@ -290,10 +293,15 @@
     const list = $(".rows", card);
     const rows = results.map((r) => {
       const value = r.value === null || r.value === undefined ? "(none)" : String(r.value);
-      const label = dimension === "country" ? countryLabel(value) : value;
+      const text = el("span", { class: "row-text" });
+      if (dimension === "country" && countryName(value) !== value) {
+        text.append(el("span", { class: "cc", text: value }), countryName(value));
+      } else {
+        text.textContent = value;
+      }
       const row = el("li", { class: "row", "data-visitors": String(r.unique_visitors ?? 0) },
         el("button", { type: "button", class: "row-label", "data-value": value, title: "Filter: " + value },
-          el("span", { class: "bar", "aria-hidden": "true" }), el("span", { class: "row-text", text: label })),
+          el("span", { class: "bar", "aria-hidden": "true" }), text),
         el("span", { class: "num", text: F.count(r.unique_visitors ?? 0) }),
         el("span", { class: "num", text: F.count(r.total_visits ?? 0) }));
       return row;
@@ -431,7 +439,7 @@
         if (tab) {
           for (const other of $$("[role=tab]", card)) other.setAttribute("aria-selected", String(other === tab));
           loadCard(card, currentRange(), false).catch(showError);
-        } else if (row && row.dataset.value !== "(none)") {
+        } else if (row) {
           writeState({ filters: Q.withClause(state.filters, activeDimension(card), row.dataset.value) });
           load();
         } else if (more) {
