@@ -171,9 +171,10 @@ def stats(start: date | None, end: date | None, site: str | None, as_json: bool)
         raise click.BadParameter(str(exc)) from None
     with _stores(require_secret_key=False) as settings, _mongo(settings) as db:
         try:
-            counts = summarize(db, days.start, days.end, site)
+            counts = summarize(db, days.start, days.end, site, rollups=False)
         except FootfallError as exc:
             raise click.ClickException(str(exc)) from exc
+    counts = {key: counts[key] for key in ("total_visits", "unique_visitors", "page_views")}
     result = {**counts, "start": days.first.isoformat(), "end": days.last.isoformat(), "site": site}
     if as_json:
         click.echo(json.dumps(result))

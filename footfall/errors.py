@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FootfallError", "ConfigurationError", "StoreUnavailable", "InvalidEvent"]
+__all__ = ["FootfallError", "ConfigurationError", "StoreUnavailable", "InvalidEvent", "InvalidQuery"]
 
 
 class FootfallError(Exception):
@@ -28,3 +28,18 @@ class InvalidEvent(FootfallError):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+class InvalidQuery(FootfallError, ValueError):
+    """A dashboard query's parameter was rejected (a malformed date, an unknown time zone, a bad
+    filter, an unknown dimension...). The HTTP API answers it with 400 ``{"error": message,
+    "parameter": parameter}``.
+
+    :ivar parameter: the name of the offending parameter (``"start"``, ``"tz"``, ``"filters"``...).
+    :ivar message: what was wrong, naming the parameter and the value.
+    """
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+        self.message = message

@@ -79,6 +79,7 @@ class Settings:
     drain_batch_size: int = 500
     drain_claim_idle: float = 30.0  # seconds
     track_path: str = "/analytics/track"
+    timezone: str = "UTC"  # IANA name: the dashboard's days and buckets when a query names no tz
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -148,6 +149,13 @@ class Settings:
             kwargs["visitor_number_block"] = _parse_seconds("FOOTFALL_VISITOR_NUMBER_BLOCK", raw)
         if (raw := get("FOOTFALL_DATA_DIR")) is not None:
             kwargs["data_dir"] = raw
+        if (raw := get("FOOTFALL_TIMEZONE")) is not None:
+            from zoneinfo import available_timezones
+
+            if raw not in available_timezones():
+                raise ConfigurationError(f"FOOTFALL_TIMEZONE={raw!r} is not an IANA time zone name such as "
+                                         "Europe/Berlin or UTC")
+            kwargs["timezone"] = raw
         return cls(**kwargs)
 
     def with_overrides(self, **changes: Any) -> Settings:

@@ -35,15 +35,18 @@ class FootfallState:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build footfall's Flask app: ``/analytics/stats``, ``/analytics/health``, the dashboard page
-    ``/analytics/dashboard`` and, through the middleware that wraps it, ``POST /analytics/track``.
+    """Build footfall's Flask app: ``/analytics/stats``, ``/analytics/health``, the dashboard API
+    ``/analytics/api/*``, ``/analytics/openapi.json``, the dashboard page ``/analytics/dashboard``,
+    the admin endpoints and, through the middleware that wraps it, ``POST /analytics/track``.
 
     :param settings: footfall's settings; read from ``FOOTFALL_*`` variables when ``None``.
     :return: the Flask app (its ``wsgi_app`` is wrapped by :class:`FootfallMiddleware`).
     :raises ConfigurationError: no secret key, Redis URL or MongoDB URI.
     """
     from footfall.analytics_api.admin import admin_blueprint
+    from footfall.analytics_api.api import api_blueprint
     from footfall.analytics_api.dashboard import dashboard_blueprint
+    from footfall.analytics_api.openapi import openapi_blueprint
     from footfall.analytics_api.routes import blueprint
     from footfall.errors import StoreUnavailable
     from footfall.stores import build_tracker
@@ -63,6 +66,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.register_blueprint(blueprint)
     app.register_blueprint(admin_blueprint)
+    app.register_blueprint(api_blueprint)
+    app.register_blueprint(openapi_blueprint)
     app.register_blueprint(dashboard_blueprint)
 
     @app.errorhandler(HTTPException)

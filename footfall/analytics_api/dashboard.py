@@ -22,7 +22,7 @@ from footfall.analytics_api.routes import state
 __all__ = ["dashboard_blueprint", "CARDS", "CONTENT_SECURITY_POLICY"]
 
 dashboard_blueprint = Blueprint(
-    "analytics_dashboard", __name__, url_prefix="/analytics/dashboard",
+    "analytics_page", __name__, url_prefix="/analytics/dashboard",
     template_folder="templates", static_folder="static", static_url_path="/static",
 )
 
@@ -86,7 +86,7 @@ def _security_headers(response: Response) -> Response:
     response.headers["X-Frame-Options"] = "DENY"
     # same-origin: the login POST still names its Origin (no-referrer would send "null").
     response.headers["Referrer-Policy"] = "same-origin"
-    if request.endpoint != "analytics_dashboard.static":
+    if request.endpoint != "analytics_page.static":
         response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -16,6 +16,7 @@ from redis import RedisError
 
 from footfall.analytics_api import dashboard_auth
 from footfall.dashboard_queries import day_range, summarize
+from footfall.dashboard_queries.periods import parse_day
 from footfall.drain import backlog
 from footfall.errors import StoreUnavailable
 from footfall.stores.redis_sessions import COUNTERS_KEY
@@ -70,26 +71,11 @@ def require_admin(view: F) -> F:
     return cast(F, guarded)
 
 
-def _parse_day(name: str) -> date | None:
-    """Read query parameter ``name`` as ``YYYY-MM-DD``; ``None`` when absent.
-
-    :raises ValueError: malformed (the message names the parameter and the value).
-    """
-    raw = request.args.get(name)
-    if not raw:
-        return None
-    try:
-        if len(raw) != 10:
-            raise ValueError(raw)
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a date YYYY-MM-DD, got {raw[:40]!r}") from None
-
-
 @blueprint.get("/stats")
 @require_admin
 def stats() -> ResponseReturnValue:
-    """Total visits, unique visitors and page views for inclusive UTC days.
+    """Total visits, unique visitors and page views for inclusive UTC days (the dashboard API's
+    ``/analytics/api/summary`` has every metric, time zones and filters).
 
     Query: ``start``, ``end`` (``YYYY-MM-DD``, default today), ``site`` (default: all sites).
 
@@ -101,14 +87,16 @@ def stats() -> ResponseReturnValue:
     if site is not None and not SITE_RE.match(site):
         return _error(f"site must be 1-100 letters, digits and . _ : -, got {site[:40]!r}", 400)
     try:
-        days = day_range(_parse_day("start"), _parse_day("end"), datetime.now(UTC).date())
+        days = day_range(parse_day("start", request.args.get("start")), parse_day("end", request.args.get("end")),
+                         datetime.now(UTC).date())
     except ValueError as exc:
         return _error(str(exc), 400)
-    try:
-        counts = summarize(state().db, days.start, days.end, site)
+    try:  # raw collections, as this endpoint always counted (the dashboard API reads rollups)
+        counts = summarize(state().db, days.start, days.end, site, rollups=False)
     except StoreUnavailable as exc:
         return _error(str(exc), 503)
-    return jsonify(**counts, start=days.first.isoformat(), end=days.last.isoformat(), site=site)
+    return jsonify(total_visits=counts["total_visits"], unique_visitors=counts["unique_visitors"],
+                   page_views=counts["page_views"], start=days.first.isoformat(), end=days.last.isoformat(), site=site)
 
 
 @blueprint.get("/health")

@@ -1,117 +1,152 @@
-"""Total visits versus unique visitors: the summary pipeline (pure) and the function that runs it.
+"""The summary: visits, unique visitors, page views, views per visit, bounce rate, visit duration,
+new and returning visits, for a range and, optionally, the period it is compared with.
 
-Definitions (issue 2, from the design seed ``shared/seeds/002_5b98de07f6724198.txt``):
+Definitions (docs/data-model.md, "Definitions"; issue 6), for a site and instants ``[start, end)``:
 
-- **total visits** = sessions whose ``started_at`` falls in the range;
+- **total visits** = sessions whose ``started_at`` is in the range;
 - **unique visitors** = distinct ``visitor_id`` among those sessions, over the whole range (a
   visitor seen on three days counts once);
-- **page views** = ``page_views`` documents whose ``ts`` falls in the range.
+- **page views** = ``page_views`` whose ``ts`` is in the range; **views per visit** = page views /
+  visits;
+- **bounce rate** = share of the visits with exactly one page view and no custom event (0..1);
+- **visit duration** = mean of ``last_seen_at - started_at`` in seconds, a bounce counting 0;
+- **new visits** = visits whose visitor's ``first_seen_at`` (``visitors``) is at or after ``start``
+  (or who has no ``visitors`` document); **returning visits** = the rest.
 
-The range is half-open, ``[start, end)``, UTC. One aggregation round trip: the sessions in range are
-joined with the page views in range by ``$unionWith`` and counted in one ``$facet``.
+One aggregation round trip on ``sessions``: the visits of the range (and of the previous period, by
+``$unionWith``), grouped per visitor, joined with ``visitors`` by ``_id``; page views by ``$unionWith``
+from ``page_views`` or, for an unfiltered site whose range edges are whole UTC hours, from
+``rollups_hourly`` (the drain's hourly ``$inc`` counts: cost grows with hours, not page views). Visits
+are counted from the sessions even then, since the sessions are read for the visitors anyway and
+``new_visits + returning_visits`` must equal ``total_visits``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from pymongo.database import Database
-from pymongo.errors import PyMongoError
 
-from footfall.errors import StoreUnavailable
-from footfall.stores.documents import PAGE_VIEWS, SESSIONS
+from footfall.dashboard_queries.filters import Clause, as_clauses
+from footfall.dashboard_queries.periods import DayRange, day_range, on_whole_hours
+from footfall.dashboard_queries.pipeline import (
+    Query,
+    filter_stages,
+    rollups_match,
+    run,
+    time_match,
+    views_pipeline,
+    visit_facts,
+    visit_metrics,
+)
+from footfall.stores.documents import PAGE_VIEWS, ROLLUPS_HOURLY, SESSIONS, VISITORS
 
-__all__ = ["DayRange", "summary_pipeline", "summarize", "day_range"]
+__all__ = ["DayRange", "day_range", "summarize", "summary_query", "change", "METRICS", "uses_rollups"]
 
-
-@dataclass(frozen=True, slots=True)
-class DayRange:
-    """Inclusive UTC calendar days ``first``..``last``, i.e. instants ``[start, end)``."""
-
-    first: date
-    last: date
-
-    @property
-    def start(self) -> datetime:
-        """00:00 UTC of ``first``."""
-        return datetime.combine(self.first, time(), tzinfo=UTC)
-
-    @property
-    def end(self) -> datetime:
-        """00:00 UTC of the day after ``last`` (exclusive)."""
-        return datetime.combine(self.last + timedelta(days=1), time(), tzinfo=UTC)
+METRICS = ("total_visits", "unique_visitors", "page_views", "views_per_visit", "bounce_rate", "visit_duration",
+           "new_visits", "returning_visits")
 
 
-def day_range(first: date | None, last: date | None, today: date) -> DayRange:
-    """The inclusive day range the stats endpoint and ``footfall stats`` use ("default today").
+def uses_rollups(site: str | None, clauses: Sequence[Clause], *instants: datetime) -> bool:
+    """Whether page views (and, in a time series, visits) may come from ``rollups_hourly``: one site,
+    no filter, and every range or bucket edge on a whole UTC hour."""
+    return site is not None and not clauses and on_whole_hours(*instants)
 
-    :param first: the first day; when ``None``, today (or ``last``, if that is earlier).
-    :param last: the last day; when ``None``, today (or ``first``, if that is later).
-    :param today: the current UTC date (passed in: no clock here).
-    :raises ValueError: ``last`` is before ``first`` (the message gives both).
+
+def _visits(start: datetime, end: datetime, site: str | None, clauses: Sequence[Clause], period: str) -> list[dict]:
+    return [time_match("started_at", start, end, site), *filter_stages(clauses),
+            {"$project": {**visit_facts(), "period": {"$literal": period}}}]
+
+
+def _page_views(start: datetime, end: datetime, site: str | None, clauses: Sequence[Clause], period: str,
+                rollups: bool) -> dict[str, Any]:
+    if rollups and site is not None:
+        stages = [rollups_match(start, end, site), {"$group": {"_id": None, "page_views": {"$sum": "$page_views"}}}]
+        coll = ROLLUPS_HOURLY
+    else:
+        stages = [*views_pipeline(start, end, site, clauses), {"$group": {"_id": None, "page_views": {"$sum": 1}}}]
+        coll = PAGE_VIEWS
+    return {"$unionWith": {"coll": coll, "pipeline": [*stages, {"$set": {"_id": {"$literal": period}}}]}}
+
+
+def summary_query(start: datetime, end: datetime, site: str | None = None, clauses: Sequence[Clause] = (),
+                  previous: tuple[datetime, datetime] | None = None, rollups: bool = True) -> Query:
+    """The summary aggregation (pure).
+
+    :param start: inclusive lower bound (UTC datetime). :param end: exclusive upper bound.
+    :param site: one site, or ``None`` for every site.
+    :param clauses: filter clauses (:mod:`~footfall.dashboard_queries.filters`).
+    :param previous: ``(start, end)`` of the period to compare with, or ``None``.
+    :param rollups: allow ``rollups_hourly`` for page views (when :func:`uses_rollups` holds).
+    :return: a :class:`Query` on ``sessions`` yielding one document per period that has data,
+        ``{"_id": "current" | "previous", "visits", "visitors", "bounces", "duration_ms", "new",
+        "page_views"}``.
     """
-    if first is None:
-        first = today if last is None else min(last, today)
-    if last is None:
-        last = max(first, today)
-    if last < first:
-        raise ValueError(f"end {last.isoformat()} is before start {first.isoformat()}")
-    return DayRange(first, last)
-
-
-def summary_pipeline(start: datetime, end: datetime, site: str | None) -> list[dict[str, Any]]:
-    """The aggregation pipeline, to run on ``sessions``, counting visits, visitors and page views.
-
-    :param start: inclusive lower bound (UTC datetime).
-    :param end: exclusive upper bound (UTC datetime).
-    :param site: one site, or ``None`` for all sites.
-    :return: a pipeline yielding one document ``{"visits": [{"n"}], "visitors": [{"n"}],
-        "page_views": [{"n"}]}`` (an empty list where the count is 0).
-    """
-    session_match: dict[str, Any] = {"started_at": {"$gte": start, "$lt": end}}
-    view_match: dict[str, Any] = {"ts": {"$gte": start, "$lt": end}}
-    if site is not None:
-        session_match = {"site": site, **session_match}
-        view_match = {"site": site, **view_match}
-    return [
-        {"$match": session_match},
-        {"$project": {"_id": 0, "visitor_id": 1, "kind": {"$literal": "session"}}},
-        {"$unionWith": {"coll": PAGE_VIEWS, "pipeline": [
-            {"$match": view_match},
-            {"$project": {"_id": 0, "kind": {"$literal": "page_view"}}},
-        ]}},
-        {"$facet": {
-            "visits": [{"$match": {"kind": "session"}}, {"$count": "n"}],
-            "visitors": [{"$match": {"kind": "session"}}, {"$group": {"_id": "$visitor_id"}}, {"$count": "n"}],
-            "page_views": [{"$match": {"kind": "page_view"}}, {"$count": "n"}],
-        }},
+    periods = [("current", start, end)] + ([("previous", *previous)] if previous else [])
+    from_rollups = rollups and uses_rollups(site, clauses, *[t for _, a, b in periods for t in (a, b)])
+    stages = _visits(start, end, site, clauses, "current")
+    if previous:
+        stages.append({"$unionWith": {"coll": SESSIONS, "pipeline": _visits(*previous, site, clauses, "previous")}})
+    period_start = {"$cond": [{"$eq": ["$_id.period", "current"]}, start, previous[0] if previous else start]}
+    stages += [
+        {"$group": {"_id": {"period": "$period", "site": "$site", "visitor": "$visitor_id"},
+                    "visits": {"$sum": 1}, "bounces": {"$sum": "$bounce"}, "duration_ms": {"$sum": "$duration_ms"}}},
+        {"$set": {"visitor_key": {"$concat": ["$_id.site", "|", "$_id.visitor"]}}},
+        {"$lookup": {"from": VISITORS, "localField": "visitor_key", "foreignField": "_id",
+                     "pipeline": [{"$project": {"_id": 0, "first_seen_at": 1}}], "as": "seen"}},
+        {"$set": {"seen": {"$arrayElemAt": ["$seen", 0]}}},
+        {"$set": {"new": {"$cond": [{"$lt": [{"$ifNull": ["$seen.first_seen_at", end]}, period_start]},
+                                    0, "$visits"]}}},
+        # one visitor on two sites is one unique visitor when every site is counted
+        {"$group": {"_id": {"period": "$_id.period", "visitor": "$_id.visitor"}, "visits": {"$sum": "$visits"},
+                    "bounces": {"$sum": "$bounces"}, "duration_ms": {"$sum": "$duration_ms"},
+                    "new": {"$sum": "$new"}}},
+        {"$group": {"_id": "$_id.period", "visits": {"$sum": "$visits"}, "visitors": {"$sum": 1},
+                    "bounces": {"$sum": "$bounces"}, "duration_ms": {"$sum": "$duration_ms"},
+                    "new": {"$sum": "$new"}}},
+        *[_page_views(a, b, site, clauses, name, from_rollups) for name, a, b in periods],
+        {"$group": {"_id": "$_id", **{k: {"$sum": f"${k}"} for k in (
+            "visits", "visitors", "bounces", "duration_ms", "new", "page_views")}}},
     ]
+    return Query(SESSIONS, stages)
 
 
-def _count(facet: dict[str, Any], name: str) -> int:
-    rows = facet.get(name) or []
-    return int(rows[0]["n"]) if rows else 0
+def change(current: float, previous: float) -> float | None:
+    """Percent change from ``previous`` to ``current`` (1 decimal); ``None`` when ``previous`` is 0."""
+    return round((current - previous) / previous * 100, 1) if previous else None
 
 
-def summarize(db: Database, start: datetime, end: datetime, site: str | None = None) -> dict[str, int]:
-    """Run :func:`summary_pipeline` (one round trip).
+def _metrics(row: dict[str, Any] | None) -> dict[str, Any]:
+    row = row or {}
+    return visit_metrics(int(row.get("visits", 0)), int(row.get("visitors", 0)), int(row.get("page_views", 0)),
+                         int(row.get("bounces", 0)), float(row.get("duration_ms", 0)), int(row.get("new", 0)))
+
+
+def summarize(db: Database, start: datetime, end: datetime, site: str | None = None, *,
+              filters: str | Iterable[Clause] | None = None, previous: tuple[datetime, datetime] | None = None,
+              rollups: bool = True) -> dict[str, Any]:
+    """Run :func:`summary_query` (one round trip).
 
     :param db: the footfall database.
-    :param start: inclusive lower bound (UTC datetime).
-    :param end: exclusive upper bound (UTC datetime).
-    :param site: one site, or ``None`` for all.
-    :return: ``{"total_visits": int, "unique_visitors": int, "page_views": int}``.
-    :raises StoreUnavailable: MongoDB did not answer.
+    :param start: inclusive lower bound (UTC datetime); :param end: exclusive upper bound.
+    :param site: one site, or ``None`` for every site.
+    :param filters: the ``filters`` grammar's text, or parsed clauses.
+    :param previous: ``(start, end)`` of the period to compare with (see
+        :meth:`~footfall.dashboard_queries.periods.Period.previous`).
+    :param rollups: allow hourly rollups for page views (the answer is the same either way).
+    :return: ``{"total_visits": int, "unique_visitors": int, "page_views": int, "views_per_visit": float,
+        "bounce_rate": float (0..1), "visit_duration": int (seconds), "new_visits": int,
+        "returning_visits": int}``, plus, with ``previous``, ``"previous": {same keys}`` and
+        ``"change": {same keys: percent (1 decimal) or None when the previous value is 0}``.
+    :raises InvalidQuery: ``filters`` does not parse. :raises StoreUnavailable: MongoDB did not answer.
     """
-    try:
-        rows = list(db[SESSIONS].aggregate(summary_pipeline(start, end, site)))
-    except PyMongoError as exc:
-        raise StoreUnavailable(f"MongoDB did not answer the summary query: {exc}") from exc
-    facet = rows[0] if rows else {}
-    return {
-        "total_visits": _count(facet, "visits"),
-        "unique_visitors": _count(facet, "visitors"),
-        "page_views": _count(facet, "page_views"),
-    }
+    clauses = as_clauses(filters)
+    rows = {row["_id"]: row for row in run(db, summary_query(start, end, site, clauses, previous, rollups))}
+    result = _metrics(rows.get("current"))
+    if previous is not None:
+        before = _metrics(rows.get("previous"))
+        result["previous"] = before
+        result["change"] = {key: change(result[key], before[key]) for key in METRICS}
+    return result

@@ -40,11 +40,15 @@ __all__ = [
     "visitor_update",
     "visitor_number_update",
     "VISITORS",
+    "CUSTOM_EVENTS",
+    "ROLLUPS_HOURLY",
 ]
 
 SESSIONS = "sessions"
 PAGE_VIEWS = "page_views"
 VISITORS = "visitors"
+CUSTOM_EVENTS = "custom_events"
+ROLLUPS_HOURLY = "rollups_hourly"
 
 INDEXES: dict[str, list[IndexModel]] = {
     SESSIONS: [
@@ -52,6 +56,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("started_at", ASCENDING)], name="started_at"),
         IndexModel([("site", ASCENDING), ("visitor_id", ASCENDING), ("started_at", DESCENDING)],
                    name="site_visitor_started_at"),
+        # keyset pagination of raw sessions (footfall.dashboard_queries.sessions): no in-memory sort
+        IndexModel([("site", ASCENDING), ("started_at", ASCENDING), ("_id", ASCENDING)], name="site_started_at_id"),
     ],
     PAGE_VIEWS: [
         IndexModel([("site", ASCENDING), ("ts", ASCENDING)], name="site_ts"),
@@ -62,6 +68,14 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("site", ASCENDING), ("visitor_number", ASCENDING)], name="site_visitor_number_unique",
                    unique=True, partialFilterExpression={"visitor_number": {"$type": "number"}}),
         IndexModel([("site", ASCENDING), ("first_seen_at", ASCENDING)], name="site_first_seen_at"),
+    ],
+    # the dashboard queries read these two by site and time (footfall.dashboard_queries)
+    CUSTOM_EVENTS: [
+        IndexModel([("site", ASCENDING), ("ts", ASCENDING)], name="site_ts"),
+        IndexModel([("ts", ASCENDING)], name="ts"),
+    ],
+    ROLLUPS_HOURLY: [
+        IndexModel([("site", ASCENDING), ("hour", ASCENDING)], name="site_hour"),
     ],
 }
 

@@ -1,4 +1,4 @@
-"""The summary definitions on hand-made documents: visits, unique visitors over the range, page views."""
+"""The summary's definitions on hand-built documents, against plain Python over the same documents."""
 
 from __future__ import annotations
 
@@ -6,69 +6,146 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from footfall.dashboard_queries import day_range, summarize
+from footfall.dashboard_queries import Period, day_range, summarize, summary_query
+from footfall.dashboard_queries.periods import resolve_timezone
+from footfall.dashboard_queries.summary import change
 from footfall.stores.mongo_writer import ensure_indexes
+from tests.dashboard_queries.data import reference_summary
+
+BERLIN = resolve_timezone("Europe/Berlin")
 
 
-def at(day: int, hour: int = 12) -> datetime:
-    return datetime(2026, 3, day, hour, tzinfo=UTC)
+def period(first: str, last: str, tz: str = "Europe/Berlin") -> Period:
+    return Period(date.fromisoformat(first), date.fromisoformat(last), resolve_timezone(tz))
 
 
-@pytest.fixture
-def seeded(mongo_db):
+CASES = [
+    pytest.param(period("2025-03-28", "2025-03-31"), "web", None, id="Berlin days across the spring DST change"),
+    pytest.param(period("2025-03-30", "2025-03-30"), "web", None, id="the 23-hour day"),
+    pytest.param(period("2025-10-26", "2025-10-26"), "web", None, id="the 25-hour day"),
+    pytest.param(period("2025-03-27", "2025-04-03", "UTC"), None, None, id="every site, UTC"),
+    pytest.param(period("2025-03-27", "2025-04-03", "Asia/Kolkata"), "web", None, id="a half-hour zone"),
+    pytest.param(period("2025-03-27", "2025-04-03"), "web", "country==DE", id="a visit-level filter"),
+    pytest.param(period("2025-03-27", "2025-04-03"), "web", "page==/pricing", id="a page filter"),
+    pytest.param(period("2025-03-27", "2025-04-03"), "web", "page!=/pricing", id="a negated page filter"),
+    pytest.param(period("2025-03-27", "2025-04-03"), None, "referrer==Direct / None;device!=(none)",
+                 id="missing values"),
+    pytest.param(period("2025-10-24", "2025-10-28"), "web", "source==newsletter|google.com", id="source"),
+    pytest.param(period("2025-03-27", "2025-04-03"), "web", "event==signup", id="an event filter"),
+    pytest.param(period("2025-03-27", "2025-04-03"), None, "route~BLOG;browser~saf", id="substring filters"),
+]
+
+
+@pytest.mark.parametrize(("days", "site", "filters"), CASES)
+def test_summary_matches_the_definitions(seeded_db, dataset, days: Period, site, filters) -> None:
+    expected = reference_summary(dataset, days.start, days.end, site, filters)
+    assert expected["total_visits"] > 0 or filters is not None
+    assert summarize(seeded_db, days.start, days.end, site, filters=filters) == expected
+
+
+@pytest.mark.parametrize(("days", "site", "filters"), CASES[:5])
+def test_rollups_and_raw_collections_give_the_same_answer(seeded_db, days: Period, site, filters) -> None:
+    from_rollups = summarize(seeded_db, days.start, days.end, site, filters=filters, rollups=True)
+    assert from_rollups == summarize(seeded_db, days.start, days.end, site, filters=filters, rollups=False)
+
+
+def test_page_views_of_a_whole_hour_range_come_from_the_rollups(mongo_db) -> None:
+    """With no page_views documents at all, the count can only come from rollups_hourly."""
     ensure_indexes(mongo_db)
-    sessions = [
-        # visitor a: three visits on three days; visitor b: one; visitor c on another site
-        ("s1", "a", "web", at(1)), ("s2", "a", "web", at(2)), ("s3", "a", "web", at(3)),
-        ("s4", "b", "web", at(2, 23)), ("s5", "c", "blog", at(2)),
-        ("s6", "d", "web", at(4, 0)),  # first instant of the day after the range below
-    ]
-    mongo_db.sessions.insert_many(
-        [{"_id": sid, "visitor_id": vid, "site": site, "started_at": ts, "last_seen_at": ts} for sid, vid, site, ts
-         in sessions])
-    views = [("web", at(1)), ("web", at(2)), ("web", at(3, 23)), ("blog", at(2)), ("web", at(4, 0))]
-    mongo_db.page_views.insert_many([{"site": site, "ts": ts, "path": "/"} for site, ts in views])
-    return mongo_db
-
-
-def test_unique_visitors_count_a_visitor_once_over_the_whole_range(seeded) -> None:
-    days = day_range(date(2026, 3, 1), date(2026, 3, 3), today=date(2026, 3, 10))
-    assert summarize(seeded, days.start, days.end, "web") == {
-        "total_visits": 4, "unique_visitors": 2, "page_views": 3}
-
-
-def test_all_sites_when_no_site_is_named(seeded) -> None:
-    days = day_range(date(2026, 3, 1), date(2026, 3, 3), today=date(2026, 3, 10))
-    assert summarize(seeded, days.start, days.end, None) == {
-        "total_visits": 5, "unique_visitors": 3, "page_views": 4}
-
-
-def test_the_end_day_is_inclusive_and_the_next_midnight_excluded(seeded) -> None:
-    one_day = day_range(date(2026, 3, 4), date(2026, 3, 4), today=date(2026, 3, 10))
-    assert summarize(seeded, one_day.start, one_day.end, "web") == {
-        "total_visits": 1, "unique_visitors": 1, "page_views": 1}
-
-
-def test_an_empty_range_counts_zero(seeded) -> None:
-    start = at(20)
-    assert summarize(seeded, start, start + timedelta(days=1), "web") == {
-        "total_visits": 0, "unique_visitors": 0, "page_views": 0}
+    hour = datetime(2025, 3, 30, 5, tzinfo=UTC)
+    mongo_db.rollups_hourly.insert_many([
+        {"_id": "web|2025-03-30T05", "site": "web", "hour": hour, "visits": 0, "page_views": 7, "custom_events": 0},
+        {"_id": "web|2025-03-31T05", "site": "web", "hour": hour + timedelta(days=1), "visits": 0, "page_views": 5,
+         "custom_events": 0},
+    ])
+    days = period("2025-03-30", "2025-03-30")
+    assert summarize(mongo_db, days.start, days.end, "web")["page_views"] == 7
+    assert summarize(mongo_db, days.start, days.end, "web", rollups=False)["page_views"] == 0
 
 
 @pytest.mark.parametrize(
-    ("first", "last", "expected"),
+    ("days", "site", "filters", "rollups"),
     [
-        pytest.param(None, None, (date(2026, 3, 10), date(2026, 3, 10)), id="default is today"),
-        pytest.param(date(2026, 3, 1), None, (date(2026, 3, 1), date(2026, 3, 10)), id="start alone runs to today"),
-        pytest.param(None, date(2026, 3, 2), (date(2026, 3, 2), date(2026, 3, 2)), id="past end alone is one day"),
+        pytest.param(period("2025-03-30", "2025-03-30"), "web", None, True, id="site, whole hours: rollups"),
+        pytest.param(period("2025-03-30", "2025-03-30", "Asia/Kolkata"), "web", None, False, id="half hours: raw"),
+        pytest.param(period("2025-03-30", "2025-03-30"), None, None, False, id="every site: raw"),
+        pytest.param(period("2025-03-30", "2025-03-30"), "web", "country==DE", False, id="filtered: raw"),
     ],
 )
-def test_day_range_defaults(first, last, expected) -> None:
-    days = day_range(first, last, today=date(2026, 3, 10))
-    assert (days.first, days.last) == expected
-    assert days.end - days.start == timedelta(days=(expected[1] - expected[0]).days + 1)
+def test_which_collection_answers_page_views(days: Period, site, filters, rollups: bool) -> None:
+    from footfall.dashboard_queries import parse_filters
+
+    query = summary_query(days.start, days.end, site, parse_filters(filters))
+    sources = {stage["$unionWith"]["coll"] for stage in query.pipeline if "$unionWith" in stage}
+    assert sources == ({"rollups_hourly"} if rollups else {"page_views"})
 
 
-def test_day_range_rejects_end_before_start() -> None:
-    with pytest.raises(ValueError, match="before start"):
-        day_range(date(2026, 3, 5), date(2026, 3, 4), today=date(2026, 3, 10))
+@pytest.mark.parametrize("compare", ["previous_period", "year_over_year"])
+def test_comparison_with_an_earlier_period(seeded_db, dataset, compare: str) -> None:
+    days = period("2025-10-26", "2025-10-28") if compare == "previous_period" else period("2025-03-29", "2025-04-01")
+    before = days.previous(compare)
+    result = summarize(seeded_db, days.start, days.end, "web", previous=(before.start, before.end))
+    current = reference_summary(dataset, days.start, days.end, "web")
+    previous = reference_summary(dataset, before.start, before.end, "web")
+    assert {k: v for k, v in result.items() if k not in ("previous", "change")} == current
+    assert result["previous"] == previous
+    assert result["change"] == {
+        k: (round((current[k] - previous[k]) / previous[k] * 100, 1) if previous[k] else None) for k in current}
+
+
+def test_previous_period_with_data_on_both_sides(seeded_db, dataset) -> None:
+    days = period("2025-10-26", "2025-10-28")
+    before = days.previous("previous_period")
+    assert (before.first, before.last) == (date(2025, 10, 23), date(2025, 10, 25))
+    result = summarize(seeded_db, days.start, days.end, "web", previous=(before.start, before.end))
+    assert result["previous"]["total_visits"] > 0 and result["total_visits"] > 0
+    assert result["change"]["total_visits"] == change(result["total_visits"], result["previous"]["total_visits"])
+
+
+def test_new_and_returning_visits(mongo_db) -> None:
+    ensure_indexes(mongo_db)
+    start = datetime(2025, 5, 1, tzinfo=UTC)
+    mongo_db.visitors.insert_many([
+        {"_id": "web|old", "site": "web", "visitor_id": "old", "first_seen_at": start - timedelta(days=30)},
+        {"_id": "web|new", "site": "web", "visitor_id": "new", "first_seen_at": start + timedelta(hours=1)},
+    ])
+    mongo_db.sessions.insert_many([
+        {"_id": "a", "site": "web", "visitor_id": "old", "started_at": start + timedelta(hours=2),
+         "last_seen_at": start + timedelta(hours=2, minutes=10), "page_views": 3, "events": 0},
+        {"_id": "b", "site": "web", "visitor_id": "new", "started_at": start + timedelta(hours=1),
+         "last_seen_at": start + timedelta(hours=1, minutes=1), "page_views": 1, "events": 0},
+        {"_id": "c", "site": "web", "visitor_id": "new", "started_at": start + timedelta(hours=5),
+         "last_seen_at": start + timedelta(hours=5, minutes=4), "page_views": 1, "events": 1},
+        {"_id": "d", "site": "web", "visitor_id": "unknown", "started_at": start + timedelta(hours=6),
+         "last_seen_at": start + timedelta(hours=6), "page_views": 0},
+    ])
+    result = summarize(mongo_db, start, start + timedelta(days=1), "web", rollups=False)
+    # a: returning (first seen a month ago); b, c: new (first seen in the range); d: no visitors document: new
+    assert (result["new_visits"], result["returning_visits"]) == (3, 1)
+    # b is the only bounce (one view, no event); c has one view and an event: not a bounce
+    assert result["bounce_rate"] == 0.25
+    # durations: a 600 s, b 0 (bounce), c 240 s, d 0 s -> mean 210 s
+    assert result["visit_duration"] == 210
+    assert result["unique_visitors"] == 3
+
+
+def test_unique_visitors_count_a_visitor_once_over_the_whole_range(mongo_db) -> None:
+    ensure_indexes(mongo_db)
+    at = lambda day, hour=12: datetime(2026, 3, day, hour, tzinfo=UTC)  # noqa: E731
+    sessions = [("s1", "a", "web", at(1)), ("s2", "a", "web", at(2)), ("s3", "a", "web", at(3)),
+                ("s4", "b", "web", at(2, 23)), ("s5", "c", "blog", at(2)), ("s6", "a", "blog", at(2)),
+                ("s7", "d", "web", at(4, 0))]
+    mongo_db.sessions.insert_many([{"_id": sid, "visitor_id": vid, "site": site, "started_at": ts,
+                                    "last_seen_at": ts, "page_views": 1} for sid, vid, site, ts in sessions])
+    days = day_range(date(2026, 3, 1), date(2026, 3, 3), today=date(2026, 3, 10))
+    assert summarize(mongo_db, days.start, days.end, "web")["unique_visitors"] == 2
+    # every site: visitor a on web and blog is one visitor id
+    everywhere = summarize(mongo_db, days.start, days.end)
+    assert (everywhere["total_visits"], everywhere["unique_visitors"]) == (6, 3)
+
+
+def test_an_empty_range_counts_zero(seeded_db) -> None:
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    assert summarize(seeded_db, start, start + timedelta(days=1), "web") == {
+        "total_visits": 0, "unique_visitors": 0, "page_views": 0, "views_per_visit": 0, "bounce_rate": 0,
+        "visit_duration": 0, "new_visits": 0, "returning_visits": 0}

@@ -1,0 +1,114 @@
+"""One metric over time, bucketed by hour, day, week or month in the site's time zone.
+
+Buckets come from :func:`~footfall.dashboard_queries.periods.buckets` (DST-correct) and are handed to
+MongoDB as ``$bucket`` boundaries (UTC instants), so the server needs no time-zone support. A visit
+falls in the bucket of its ``started_at``, a page view in that of its ``ts``. Every bucket is in the
+answer, zero-filled.
+
+Metrics (definitions as in :mod:`~footfall.dashboard_queries.summary`, per bucket): ``visits``,
+``unique_visitors`` (distinct visitors of the bucket), ``page_views``, ``bounce_rate`` (0..1; 0 for a
+bucket without visits), ``visit_duration`` (mean seconds; 0 without visits). For an unfiltered site
+whose bucket edges are whole UTC hours (any zone with whole-hour offsets), ``visits`` and
+``page_views`` are summed from ``rollups_hourly``: the cost grows with the number of hours, not of
+visits. The other metrics read ``sessions``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal, get_args
+
+from pymongo.database import Database
+
+from footfall.dashboard_queries.filters import Clause, as_clauses
+from footfall.dashboard_queries.periods import Bucket, Period, buckets
+from footfall.dashboard_queries.pipeline import Query, filter_stages, rollups_match, run, time_match, views_pipeline
+from footfall.dashboard_queries.pipeline import visit_facts as _visit_facts
+from footfall.dashboard_queries.summary import uses_rollups
+from footfall.errors import InvalidQuery
+from footfall.stores.documents import PAGE_VIEWS, ROLLUPS_HOURLY, SESSIONS
+
+__all__ = ["Metric", "METRICS", "timeseries", "timeseries_query"]
+
+Metric = Literal["visits", "unique_visitors", "page_views", "bounce_rate", "visit_duration"]
+METRICS: tuple[str, ...] = get_args(Metric)
+OUTSIDE = "outside"  # $bucket's default: nothing lands there, the range $match sees to it
+
+
+def _bucket(field: str, edges: list[Any], output: dict[str, Any]) -> dict[str, Any]:
+    return {"$bucket": {"groupBy": f"${field}", "boundaries": edges, "default": OUTSIDE, "output": output}}
+
+
+def timeseries_query(spans: Sequence[Bucket], metric: str, site: str | None = None, clauses: Sequence[Clause] = (),
+                     rollups: bool = True) -> Query:
+    """The time-series aggregation (pure).
+
+    :param spans: the buckets, in order, contiguous (:func:`~footfall.dashboard_queries.periods.buckets`).
+    :param metric: one of :data:`METRICS`.
+    :param site: one site, or ``None`` for every site. :param clauses: filter clauses.
+    :param rollups: allow ``rollups_hourly`` for ``visits`` and ``page_views``.
+    :return: a :class:`Query` yielding ``{"_id": <bucket start (UTC datetime)>, ...sums}`` for the
+        buckets with data: ``value`` (visits, page views), ``visitors`` (a list of visitor ids), or
+        ``visits`` with ``bounces`` / ``duration_ms``.
+    :raises InvalidQuery: (parameter ``metric``) an unknown metric.
+    """
+    if metric not in METRICS:
+        raise InvalidQuery("metric", f"metric must be one of {', '.join(METRICS)}, got {str(metric)[:40]!r}")
+    edges = [span.start for span in spans] + [spans[-1].end]
+    start, end = edges[0], edges[-1]
+    if metric in ("visits", "page_views") and rollups and uses_rollups(site, clauses, *edges):
+        return Query(ROLLUPS_HOURLY, [rollups_match(start, end, site),  # type: ignore[arg-type]
+                                      _bucket("hour", edges, {"value": {"$sum": f"${metric}"}})])
+    if metric == "page_views":
+        return Query(PAGE_VIEWS, [*views_pipeline(start, end, site, clauses),
+                                  _bucket("ts", edges, {"value": {"$sum": 1}})])
+    output: dict[str, Any] = {
+        "visits": {"value": {"$sum": 1}},
+        "unique_visitors": {"visitors": {"$addToSet": "$visitor_id"}},
+        "bounce_rate": {"visits": {"$sum": 1}, "bounces": {"$sum": "$bounce"}},
+        "visit_duration": {"visits": {"$sum": 1}, "duration_ms": {"$sum": "$duration_ms"}},
+    }[metric]
+    facts = {**_visit_facts(), "started_at": 1}
+    return Query(SESSIONS, [time_match("started_at", start, end, site), *filter_stages(clauses),
+                            {"$project": facts}, _bucket("started_at", edges, output)])
+
+
+def _value(metric: str, row: dict[str, Any] | None) -> int | float:
+    if row is None:
+        return 0
+    if metric == "unique_visitors":
+        return len(row.get("visitors", []))
+    if metric == "bounce_rate":
+        return round(row["bounces"] / row["visits"], 4) if row.get("visits") else 0
+    if metric == "visit_duration":
+        return round(row["duration_ms"] / 1000 / row["visits"]) if row.get("visits") else 0
+    return int(row.get("value", 0))
+
+
+def timeseries(db: Database, period: Period, metric: str = "visits", interval: str = "day", site: str | None = None,
+               *, filters: str | Iterable[Clause] | None = None, rollups: bool = True) -> dict[str, Any]:
+    """Run :func:`timeseries_query` (one round trip) and zero-fill the buckets without data.
+
+    :param db: the footfall database.
+    :param period: the days and time zone (:class:`~footfall.dashboard_queries.periods.Period`).
+    :param metric: ``visits``, ``unique_visitors``, ``page_views``, ``bounce_rate`` or ``visit_duration``.
+    :param interval: ``hour``, ``day``, ``week`` or ``month``.
+    :param site: one site, or ``None`` for every site. :param filters: the grammar's text or clauses.
+    :param rollups: allow hourly rollups (the answer is the same either way).
+    :return: ``{"metric": str, "interval": str, "tz": str, "points": [{"bucket": label, "value":
+        number}, ...]}``, one point per bucket in order (labels: see
+        :mod:`~footfall.dashboard_queries.periods`).
+    :raises InvalidQuery: a bad metric, interval, too many buckets, or filters.
+    :raises StoreUnavailable: MongoDB did not answer.
+    """
+    clauses = as_clauses(filters)
+    if metric not in METRICS:
+        raise InvalidQuery("metric", f"metric must be one of {', '.join(METRICS)}, got {str(metric)[:40]!r}")
+    spans = buckets(period, interval)
+    rows = {row["_id"]: row for row in run(db, timeseries_query(spans, metric, site, clauses, rollups))}
+    return {
+        "metric": metric,
+        "interval": interval,
+        "tz": period.tz.key,
+        "points": [{"bucket": span.label, "value": _value(metric, rows.get(span.start))} for span in spans],
+    }
