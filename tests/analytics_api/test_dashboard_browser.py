@@ -8,6 +8,7 @@ JSON API answers for the same query. Screenshots go to tests/artifacts/ (git-ign
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Iterator
@@ -43,6 +44,7 @@ COUNTS = ["total_visits", "unique_visitors", "page_views", "new_visits", "return
 # (visitor, first seen, [(start, paths, events)], country, device, browser, os, referrer host, utm source)
 PEOPLE: list[tuple[str, datetime, list[tuple[datetime, list[str], list[str]]], Any, str, str, str, Any, Any]] = [
     ("v1", datetime(2025, 12, 1, tzinfo=UTC), [
+        (datetime(2025, 12, 1, 10, tzinfo=UTC), ["/"], []),  # the previous period (December)
         (datetime(2026, 1, 10, 9, tzinfo=UTC), ["/", "/pricing"], []),
         (datetime(2026, 1, 12, 15, tzinfo=UTC), ["/pricing", "/signup"], ["Signup"]),
         (datetime(2026, 1, 14, 20, tzinfo=UTC), ["/"], []),
@@ -60,12 +62,15 @@ PEOPLE: list[tuple[str, datetime, list[tuple[datetime, list[str], list[str]]], A
     ("v5", datetime(2026, 1, 14, 6, tzinfo=UTC), [
         (datetime(2026, 1, 14, 6, tzinfo=UTC), ["/"], []),
     ], None, "desktop", "Chrome", "Mac OS X", None, None),
+    ("v6", datetime(2025, 12, 20, 12, tzinfo=UTC), [
+        (datetime(2025, 12, 20, 12, tzinfo=UTC), ["/", "/pricing"], []),
+    ], "GB", "desktop", "Firefox", "Windows", "google.com", None),
 ]
 
 
 def write_visits(db: Database) -> None:
-    """Sessions, page views, custom events and visitors of the data model's shape for ``SITE``,
-    plus one visit on another site (the site picker lists both)."""
+    """Sessions, page views, custom events, visitors and hourly rollups of the data model's shape for
+    ``SITE``, plus one visit on another site (the site picker lists both)."""
     sessions, views, events, visitors = [], [], [], []
     number = 0
     for visitor, first_seen, visits, country, device, browser, os_name, referrer_host, utm_source in PEOPLE:
@@ -105,6 +110,16 @@ def write_visits(db: Database) -> None:
                      "started_at": other, "last_seen_at": other, "first_view_at": other, "last_view_at": other})
     visitors.append({"_id": "blog.example|b1", "site": "blog.example", "visitor_id": "b1", "visitor_number": 1,
                      "first_seen_at": other, "last_seen_at": other})
+    rollups: dict[tuple[str, datetime], dict[str, Any]] = {}
+    for kind, docs, field in (("visits", sessions, "started_at"), ("page_views", views, "ts"),
+                              ("custom_events", events, "ts")):
+        for doc in docs:
+            hour = doc[field].replace(minute=0, second=0, microsecond=0)
+            row = rollups.setdefault((doc["site"], hour), {
+                "_id": f"{doc['site']}|{hour:%Y-%m-%dT%H}", "site": doc["site"], "hour": hour, "visits": 0,
+                "page_views": 0, "custom_events": 0})
+            row[kind] += 1
+    db.rollups_hourly.insert_many(list(rollups.values()))
     db.sessions.insert_many(sessions)
     db.page_views.insert_many(views)
     db.custom_events.insert_many(events)
@@ -170,12 +185,24 @@ def wait_ready(page: Page) -> None:
     assert state == "ready", page.inner_text("#error")
 
 
-def figures_on_page(page: Page) -> dict[str, tuple[str, str]]:
-    """``{figure: (data-value, visible text)}`` of the top tiles."""
-    tiles = page.locator("#tiles .tile")
-    return {tiles.nth(i).get_attribute("data-metric"): (tiles.nth(i).get_attribute("data-value"),
-                                                        tiles.nth(i).locator(".tile-value").inner_text())
-            for i in range(tiles.count())}
+def figures_on_page(page: Page) -> dict[str, tuple[str, str, str]]:
+    """``{figure: (data-value, visible text, change text)}`` of the top tiles."""
+    return page.locator("#tiles .tile").evaluate_all(
+        "tiles => Object.fromEntries(tiles.map(t => [t.dataset.metric, [t.dataset.value,"
+        " t.querySelector('.tile-value').innerText, t.querySelector('.tile-change').innerText]]))")
+
+
+def js_round(value: float) -> int:
+    """JavaScript's ``Math.round`` (halves up, where Python's ``round`` goes to even)."""
+    return math.floor(value + 0.5)
+
+
+def change_text(change: float | None) -> str:
+    """How a tile shows a percent change: an arrow and the whole percent, ``—`` for none."""
+    if change is None:
+        return "—"
+    pct = js_round(change)
+    return f"{'↑' if pct > 0 else '↓' if pct < 0 else '→'} {abs(pct)}%"
 
 
 def assert_figures_match(page: Page, summary: dict[str, Any]) -> None:
@@ -183,9 +210,18 @@ def assert_figures_match(page: Page, summary: dict[str, Any]) -> None:
     assert set(shown) == set(FIGURES)
     for key in FIGURES:
         assert float(shown[key][0]) == pytest.approx(float(summary[key])), key
+        # no comparison asked (change is null): the tile keeps an empty line for its change
+        assert shown[key][2] == (change_text(summary["change"][key]) if summary["change"] else "\u00a0"), key
     for key in COUNTS:
         assert shown[key][1] == f"{summary[key]:,}", key
-    assert shown["bounce_rate"][1] == f"{round(summary['bounce_rate'] * 100)}%"
+    assert shown["bounce_rate"][1] == f"{js_round(summary['bounce_rate'] * 100)}%"
+
+
+def screenshot(page: Page, path: Path, full_page: bool = True) -> None:
+    """Save a screenshot from the top of the page (a full-page capture of a scrolled page would draw
+    the sticky header in the middle)."""
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(path), full_page=full_page)
 
 
 def rows_of(page: Page, card: int) -> list[str]:
@@ -203,20 +239,24 @@ def test_log_in_see_the_figures_and_filter_by_a_breakdown_value(browser: Browser
     assert TOKEN not in cookie["value"]
 
     summary = api(server, "summary")
-    assert summary["total_visits"] == 8  # the data written above, so the comparison below is not vacuous
+    # the data written above, so the comparisons below are not vacuous
+    assert (summary["total_visits"], summary["page_views"], summary["new_visits"]) == (8, 13, 5)
+    assert summary["previous"]["total_visits"] == 2 and summary["change"]["total_visits"] == 300
     assert_figures_match(page, summary)
     assert page.locator("#site option").all_inner_texts() == sorted(["blog.example", SITE])
 
     series = api(server, "timeseries", metric="visits", interval="day")
     chart = page.evaluate("() => { const c = Chart.getChart(document.getElementById('chart'));"
-                          " return {labels: c.data.labels.length, values: c.data.datasets[0].data}; }")
-    buckets = series.get("results") or series.get("buckets")
+                          " return {labels: c.data.labels.length, values: c.data.datasets[0].data,"
+                          " lines: c.data.datasets.length}; }")
+    buckets = series["points"]
     assert chart["values"] == [b["value"] for b in buckets] and chart["labels"] == len(buckets) == 31
+    assert sum(chart["values"]) == 8 and chart["lines"] == 2  # and the previous period's dashed line
 
     pages = api(server, "breakdown", dimension="page", limit="10", page="1")
     assert rows_of(page, 0) == [r["value"] for r in pages["results"]]
     assert "/pricing" in rows_of(page, 0)
-    page.screenshot(path=str(artifacts / "dashboard-desktop.png"), full_page=True)
+    screenshot(page, artifacts / "dashboard-desktop.png")
 
     page.locator(".breakdown[data-card='0'] .row-label[data-value='/pricing']").click()
     wait_ready(page)
@@ -226,7 +266,7 @@ def test_log_in_see_the_figures_and_filter_by_a_breakdown_value(browser: Browser
     filtered = api(server, "summary", filters="page==/pricing")
     assert filtered["total_visits"] == 4 and filtered["total_visits"] != summary["total_visits"]
     assert_figures_match(page, filtered)
-    page.screenshot(path=str(artifacts / "dashboard-desktop-filtered.png"), full_page=True)
+    screenshot(page, artifacts / "dashboard-desktop-filtered.png")
 
     page.locator(".breakdown[data-card='3'] [role=tab][data-dimension='browser']").click()
     page.wait_for_selector(".breakdown[data-card='3']:not(.loading) .row-label[data-value='Chrome']")
@@ -253,13 +293,14 @@ def test_phone_width_in_dark_mode(browser: Browser, server: str, artifacts: Path
     assert sum(int(c) for c in background[background.index("(") + 1:-1].split(",")[:3]) < 120, background
     line = page.evaluate("Chart.getChart(document.getElementById('chart')).data.datasets[0].borderColor")
     assert line == page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--chart-line').trim()")
-    page.screenshot(path=str(artifacts / "dashboard-phone-dark.png"), full_page=True)
+    screenshot(page, artifacts / "dashboard-phone-dark.png")
+    screenshot(page, artifacts / "dashboard-phone-dark-top.png", full_page=False)
     page.locator(".breakdown[data-card='2'] .row-label[data-value='DE']").tap()
     wait_ready(page)
     expect(page.locator("#filters .chip")).to_contain_text("Country is Germany (DE)")
     expect(page.locator("#filters .chip")).to_be_in_viewport()  # the sticky header shows it
     assert_figures_match(page, api(server, "summary", filters="country==DE"))
-    page.screenshot(path=str(artifacts / "dashboard-phone-dark-filtered.png"))
+    page.screenshot(path=str(artifacts / "dashboard-phone-dark-filtered.png"))  # where the tap left it
     assert problems == []
 
 
@@ -284,4 +325,56 @@ def test_logging_out_returns_to_the_form(browser: Browser, server: str) -> None:
     page.click(".logout button")
     expect(page.locator("input[name=token]")).to_be_visible()
     assert not [c for c in page.context.cookies() if c["name"] == "footfall_dashboard"]
+    assert problems == []
+
+
+def test_presets_and_the_comparison_live_in_the_url(browser: Browser, server: str) -> None:
+    problems: list[str] = []
+    page = open_page(browser, server, problems, viewport={"width": 1024, "height": 800})
+    page.select_option("#compare", "none")
+    wait_ready(page)
+    assert "compare=none" in page.url
+    assert page.locator("#tiles .tile-change").all_inner_texts() == ["\u00a0"] * len(FIGURES)
+    assert page.evaluate("Chart.getChart(document.getElementById('chart')).data.datasets.length") == 1
+
+    with page.expect_request(lambda request: "/analytics/api/summary" in request.url) as summary_request:
+        page.click(".presets [data-period='7d']")
+    wait_ready(page)
+    today = datetime.now(UTC).date()  # the browser's time zone is UTC too
+    week = {"start": (today - timedelta(days=6)).isoformat(), "end": today.isoformat()}
+    sent = dict(part.split("=", 1) for part in summary_request.value.url.split("?", 1)[1].split("&"))
+    if sent["end"] == today.isoformat():  # not across a midnight between the click and now
+        assert (sent["start"], sent["end"]) == (week["start"], week["end"])
+    assert "period=7d" in page.url and "compare=none" in page.url and "start=" not in page.url
+    expect(page.locator(".presets [data-period='7d']")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#custom-range")).to_be_hidden()
+    assert_figures_match(page, api(server, "summary", start=sent["start"], end=sent["end"], compare="none"))
+
+    page.go_back()
+    wait_ready(page)
+    expect(page.locator("#custom-range")).to_be_visible()
+    assert page.input_value("#start") == RANGE["start"] and page.input_value("#end") == RANGE["end"]
+    page.fill("#start", "2026-01-12")
+    page.click("#custom-range button[type=submit]")
+    wait_ready(page)
+    assert "start=2026-01-12" in page.url
+    assert_figures_match(page, api(server, "summary", start="2026-01-12", compare="none"))
+    assert problems == []
+
+
+@pytest.mark.parametrize("value", [
+    pytest.param("/a;b|c\\d", id="all three escapes"),
+    pytest.param("Direct / None", id="the missing-value label"),
+    pytest.param("ünï cödé ✓", id="non-ASCII"),
+])
+def test_the_page_writes_filters_the_api_reads_back(browser: Browser, server: str, value: str) -> None:
+    problems: list[str] = []
+    page = open_page(browser, server, problems, viewport={"width": 800, "height": 600})
+    written = page.evaluate("v => FootfallFilters.withClause('country==DE', 'page', v)", value)
+    parsed = page.evaluate("t => FootfallFilters.parse(t).map(c => [c.dimension, c.op, c.values])", written)
+    assert parsed == [["country", "==", ["DE"]], ["page", "==", [value]]]
+    # the API's own parser agrees: the filter is valid, and names exactly the value
+    assert api(server, "summary", filters=written)["total_visits"] == 0
+    pricing = page.evaluate("FootfallFilters.withClause('country==DE', 'page', '/pricing')")
+    assert api(server, "summary", filters=pricing)["total_visits"] == 3
     assert problems == []

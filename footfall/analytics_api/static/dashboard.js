@@ -13,7 +13,7 @@
   const API = document.body.dataset.api;
   const TZ = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
   const PERIODS = ["today", "7d", "30d", "month", "custom"];
-  const COMPARES = ["previous_period", "year_over_year"];
+  const COMPARES = ["previous_period", "year_over_year", "none"];  // the first is the default
   // The summary's figures; `series` is the timeseries metric a click on the tile charts.
   const METRICS = [
     { key: "total_visits", label: "Visits", kind: "int", series: "visits" },
@@ -67,7 +67,7 @@
       period,
       start: q.get("start") || "",
       end: q.get("end") || "",
-      compare: COMPARES.includes(q.get("compare")) ? q.get("compare") : "",
+      compare: COMPARES.includes(q.get("compare")) ? q.get("compare") : COMPARES[0],
       filters: q.get("filters") || "",
       metric,
     };
@@ -82,7 +82,7 @@
       q.set("start", state.start);
       q.set("end", state.end);
     }
-    if (state.compare) q.set("compare", state.compare);
+    if (state.compare !== COMPARES[0]) q.set("compare", state.compare);
     if (state.filters) q.set("filters", state.filters);
     if (state.metric !== "visits") q.set("metric", state.metric);
     const url = location.pathname + (q.toString() ? "?" + q.toString() : "");
@@ -153,6 +153,11 @@
     $("#range-label").textContent = range ? F.rangeLabel(range.start, range.end) + " · " + TZ : "";
   }
 
+  function renderComparedRange(body) {
+    if (!body.previous_start || !body.previous_end) return;
+    $("#range-label").textContent += " · compared with " + F.rangeLabel(body.previous_start, body.previous_end);
+  }
+
   async function loadSites() {
     const body = await api("/sites", {});
     const names = (Array.isArray(body) ? body : body.sites || body.results || [])
@@ -185,7 +190,10 @@
 
   // ---- top figures ---------------------------------------------------------------------------
   function changeBadge(metric, change) {
-    if (change === null || change === undefined) return el("span", { class: "tile-change none", text: "—" });
+    if (state.compare === "none") return el("span", { class: "tile-change none", text: "\u00a0" });
+    if (change === null || change === undefined) {
+      return el("span", { class: "tile-change none", title: "Nothing to compare with", text: "—" });
+    }
     const pct = Math.round(Number(change));
     const better = metric.lowerIsBetter ? pct < 0 : pct > 0;
     const arrow = pct > 0 ? "↑" : pct < 0 ? "↓" : "→";
@@ -224,28 +232,30 @@
     }));
   }
 
-  function renderChart(body, size) {
-    lastSeries = { body, size };
+  function renderChart(body, before, size) {
+    lastSeries = { body, before, size };
     const metric = SERIES.get(state.metric);
     $("#chart-title").textContent = metric.label;
     $("#chart-interval").textContent = "by " + size;
-    const current = points(body.results || body.buckets || body.series || body.points);
-    const previous = points(body.previous && (body.previous.results || body.previous.buckets || body.previous)
-      || body.comparison);
+    const current = points(body.points);
+    const previous = before ? points(before.points) : [];
     const css = getComputedStyle(document.documentElement);
     const color = (name) => css.getPropertyValue(name).trim();
     const datasets = [{
       label: metric.label, data: current.map((p) => p.value), borderColor: color("--chart-line"),
-      backgroundColor: color("--chart-fill"), fill: true, tension: 0.25, borderWidth: 2,
+      backgroundColor: color("--chart-fill"), fill: true, cubicInterpolationMode: "monotone", borderWidth: 2,
       pointRadius: current.length > 16 ? 0 : 3, pointHoverRadius: 4, pointBackgroundColor: color("--chart-line"),
     }];
-    if (state.compare && previous.length) {
+    if (previous.length) {
       datasets.push({
-        label: "Comparison", data: previous.map((p) => p.value), borderColor: color("--chart-compare"),
-        borderDash: [5, 4], borderWidth: 1.5, fill: false, tension: 0.25, pointRadius: 0,
+        label: state.compare === "year_over_year" ? "A year before" : "Previous period",
+        data: previous.slice(0, current.length).map((p) => p.value), borderColor: color("--chart-compare"),
+        borderDash: [5, 4], borderWidth: 1.5, fill: false, cubicInterpolationMode: "monotone", pointRadius: 0, pointHoverRadius: 3,
       });
     }
     const fmt = (v) => F.figure(metric.kind, v);
+    const tooltipLabel = (ctx) => (ctx.datasetIndex === 0 ? ctx.label
+      : F.bucketLabel(previous[ctx.dataIndex].bucket, size)) + ": " + fmt(ctx.parsed.y);
     const config = {
       type: "line",
       data: { labels: current.map((p) => F.bucketLabel(p.bucket, size)), datasets },
@@ -254,7 +264,7 @@
         interaction: { mode: "index", intersect: false },
         plugins: {
           legend: { display: datasets.length > 1, labels: { color: color("--muted"), boxWidth: 12 } },
-          tooltip: { callbacks: { label: (ctx) => ctx.dataset.label + ": " + fmt(ctx.parsed.y) } },
+          tooltip: { callbacks: { label: tooltipLabel } },
         },
         scales: {
           x: { grid: { display: false }, ticks: { color: color("--muted"), maxRotation: 0, autoSkipPadding: 12 },
@@ -355,21 +365,27 @@
     }
     const params = baseParams(range);
     const size = F.interval(range.start, range.end);
+    const series = { metric: state.metric, interval: size };
+    const summary = api("/summary", Object.assign({}, params, { compare: state.compare }));
+    // The comparison line: the same metric over the period the summary compared with.
+    const before = summary.then((body) => (body.previous_start && state.compare !== "none"
+      ? api("/timeseries", Object.assign({}, params, series, { start: body.previous_start, end: body.previous_end }))
+      : null)).catch(() => null);
     const jobs = [
-      api("/summary", Object.assign({}, params, { compare: state.compare })).then((body) => {
-        if (mine === generation) renderSummary(body);
+      summary.then((body) => {
+        if (mine !== generation) return;
+        renderSummary(body);
+        renderComparedRange(body);
       }),
-      api("/timeseries", Object.assign({}, params, { metric: state.metric, interval: size, compare: state.compare }))
-        .then((body) => {
-          if (mine === generation) {
-            $("#chart-error").hidden = true;
-            renderChart(body, size);
-          }
-        }).catch((exc) => {
-          $("#chart-error").textContent = "Could not load the chart: " + exc.message;
-          $("#chart-error").hidden = false;
-          throw exc;
-        }),
+      Promise.all([api("/timeseries", Object.assign({}, params, series)), before]).then(([body, earlier]) => {
+        if (mine !== generation) return;
+        $("#chart-error").hidden = true;
+        renderChart(body, earlier, size);
+      }).catch((exc) => {
+        $("#chart-error").textContent = "Could not load the chart: " + exc.message;
+        $("#chart-error").hidden = false;
+        throw exc;
+      }),
       ...$$(".breakdown").map((card) => loadCard(card, range, false)),
     ];
     const outcomes = await Promise.allSettled(jobs);
@@ -453,7 +469,7 @@
     });
     const scheme = window.matchMedia("(prefers-color-scheme: dark)");
     scheme.addEventListener("change", () => {
-      if (lastSeries) renderChart(lastSeries.body, lastSeries.size);
+      if (lastSeries) renderChart(lastSeries.body, lastSeries.before, lastSeries.size);
     });
   }
 

@@ -102,7 +102,10 @@
   /** A chart axis label for a bucket start (`YYYY-MM-DD` or `YYYY-MM-DDTHH:...`). */
   function bucketLabel(bucket, size) {
     const text = String(bucket);
-    if (size === "hour") return text.slice(11, 16) || text;
+    if (size === "hour") {
+      const clock = text.slice(11, 16);
+      return clock === "00:00" && isDay(text.slice(0, 10)) ? shortDay.format(toUTC(text.slice(0, 10))) : clock || text;
+    }
     const day = text.slice(0, 10);
     if (!isDay(day)) return text;
     if (size === "month") return monthName.format(toUTC(day));
