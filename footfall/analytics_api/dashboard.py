@@ -96,12 +96,14 @@ def page() -> ResponseReturnValue:
     """The dashboard for a browser with a valid login cookie, else the login form (200).
 
     The page's state (site, period, start, end, compare, filters, metric) lives in the query string,
-    so a view can be shared as a link; the script reads it.
+    so a view can be shared as a link; the script reads it. Days are those of ``FOOTFALL_TIMEZONE``
+    (not the viewer's zone), so everyone who opens a link sees the same numbers.
     """
     settings = state().settings
     if not dashboard_auth.is_valid(settings, request.cookies.get(dashboard_auth.COOKIE_NAME)):
         return _login_form(None, 200)
-    return render_template("dashboard/page.html", cards=CARDS, api_base=request.script_root + API_PATH)
+    return render_template("dashboard/page.html", cards=CARDS, api_base=request.script_root + API_PATH,
+                           timezone=settings.timezone)
 
 
 @dashboard_blueprint.post("/login")

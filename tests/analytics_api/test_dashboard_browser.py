@@ -166,7 +166,7 @@ def api(base: str, path: str, **params: str) -> Any:
 def open_page(browser: Browser, base: str, problems: list[str], **context: Any) -> Page:
     """A fresh browser context that logs in through the form at ``VIEW``; console errors, page
     errors and failed requests (CSP violations among them) are appended to ``problems``."""
-    page = browser.new_context(timezone_id="UTC", **context).new_page()
+    page = browser.new_context(**{"timezone_id": "UTC", **context}).new_page()
     page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
@@ -330,7 +330,9 @@ def test_logging_out_returns_to_the_form(browser: Browser, server: str) -> None:
 
 def test_presets_and_the_comparison_live_in_the_url(browser: Browser, server: str) -> None:
     problems: list[str] = []
-    page = open_page(browser, server, problems, viewport={"width": 1024, "height": 800})
+    # a viewer far from UTC still sees the deployment's days (FOOTFALL_TIMEZONE, UTC here)
+    page = open_page(browser, server, problems, viewport={"width": 1024, "height": 800},
+                     timezone_id="Pacific/Kiritimati")
     page.select_option("#compare", "none")
     wait_ready(page)
     assert "compare=none" in page.url
@@ -340,9 +342,10 @@ def test_presets_and_the_comparison_live_in_the_url(browser: Browser, server: st
     with page.expect_request(lambda request: "/analytics/api/summary" in request.url) as summary_request:
         page.click(".presets [data-period='7d']")
     wait_ready(page)
-    today = datetime.now(UTC).date()  # the browser's time zone is UTC too
+    today = datetime.now(UTC).date()
     week = {"start": (today - timedelta(days=6)).isoformat(), "end": today.isoformat()}
     sent = dict(part.split("=", 1) for part in summary_request.value.url.split("?", 1)[1].split("&"))
+    assert sent["tz"] == "UTC"
     if sent["end"] == today.isoformat():  # not across a midnight between the click and now
         assert (sent["start"], sent["end"]) == (week["start"], week["end"])
     assert "period=7d" in page.url and "compare=none" in page.url and "start=" not in page.url
@@ -378,3 +381,16 @@ def test_the_page_writes_filters_the_api_reads_back(browser: Browser, server: st
     pricing = page.evaluate("FootfallFilters.withClause('country==DE', 'page', '/pricing')")
     assert api(server, "summary", filters=pricing)["total_visits"] == 3
     assert problems == []
+
+
+def test_an_expired_login_says_so_and_links_to_the_form(browser: Browser, server: str) -> None:
+    problems: list[str] = []
+    page = open_page(browser, server, problems, viewport={"width": 1024, "height": 800})
+    page.context.clear_cookies()  # as when the cookie expires or the admin token is rotated
+    page.click(".presets [data-period='7d']")
+    page.wait_for_selector("body[data-state=error]")
+    expect(page.locator("#error")).to_contain_text("Log in again")
+    page.click("#error a")
+    expect(page.locator("input[name=token]")).to_be_visible()
+    assert "period=7d" in page.url  # the view is kept for after the login
+    assert [p for p in problems if "401" not in p] == []

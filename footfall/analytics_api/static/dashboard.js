@@ -11,7 +11,8 @@
   const F = window.FootfallFormat;
   const Q = window.FootfallFilters;
   const API = document.body.dataset.api;
-  const TZ = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  // The deployment's zone (FOOTFALL_TIMEZONE), not the viewer's: a shared link shows the same days.
+  const TZ = document.body.dataset.tz || "UTC";
   const PERIODS = ["today", "7d", "30d", "month", "custom"];
   const COMPARES = ["previous_period", "year_over_year", "none"];  // the first is the default
   // The summary's figures; `series` is the timeseries metric a click on the tile charts.
