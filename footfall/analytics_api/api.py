@@ -3,7 +3,8 @@
 
 Every query endpoint takes ``site`` (default: every site), ``start`` / ``end`` (``YYYY-MM-DD``, local
 days, inclusive, default today), ``tz`` (IANA name, default ``FOOTFALL_TIMEZONE``) and ``filters``
-(:mod:`~footfall.dashboard_queries.filters`). A bad parameter answers 400 ``{"error": "...",
+(:mod:`~footfall.dashboard_queries.filters`; empty means none). A bad, empty or unknown parameter (but
+``filters``, ``tz`` and ``cursor``, where empty means absent) answers 400 ``{"error": "...",
 "parameter": "<name>"}``; MongoDB not answering, 503 ``{"error": "..."}``. The whole surface is
 described by ``GET /analytics/openapi.json`` (:mod:`footfall.analytics_api.openapi`).
 """
@@ -48,15 +49,35 @@ def _unavailable(exc: StoreUnavailable) -> ResponseReturnValue:
 
 
 def _site() -> str | None:
-    site = request.args.get("site") or None
+    site = request.args.get("site")
     if site is not None and not SITE_RE.match(site):
         raise InvalidQuery("site", f"site must be 1-100 letters, digits and . _ : -, got {site[:40]!r}")
     return site
 
 
-def _scope() -> tuple[str | None, Period, tuple[Clause, ...]]:
-    """``site``, the period from ``start`` / ``end`` / ``tz``, and the parsed ``filters``."""
+SCOPE = ("site", "start", "end", "tz", "filters")
+
+
+def _known(*names: str) -> None:
+    """Refuse a parameter the endpoint does not take (a typo such as ``filter=`` would otherwise be
+    ignored silently and answer unfiltered numbers).
+
+    :raises InvalidQuery: naming the first unknown parameter.
+    """
+    for name in request.args:
+        if name not in names:
+            raise InvalidQuery(name, f"unknown parameter {name[:40]!r}; this endpoint takes "
+                                     f"{', '.join(names) or 'no parameter'}")
+
+
+def _scope(*extra: str) -> tuple[str | None, Period, tuple[Clause, ...]]:
+    """``site``, the period from ``start`` / ``end`` / ``tz``, and the parsed ``filters``; refuses any
+    parameter other than those and ``extra``."""
+    _known(*SCOPE, *extra)
     args = request.args
+    for name in ("start", "end"):
+        if args.get(name) == "":
+            raise InvalidQuery(name, f"{name} must be a date YYYY-MM-DD, got ''; leave it out for today")
     days = parse_period(args.get("start"), args.get("end"), args.get("tz"), datetime.now(UTC),
                         state().settings.timezone)
     return _site(), days, parse_filters(args.get("filters"))
@@ -64,7 +85,7 @@ def _scope() -> tuple[str | None, Period, tuple[Clause, ...]]:
 
 def _integer(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = int(raw, 10) if raw.isascii() else None
@@ -76,7 +97,7 @@ def _integer(name: str, default: int, low: int, high: int) -> int:
 
 
 def _choice(name: str, default: str | None, choices: tuple[str, ...]) -> str:
-    raw = request.args.get(name) or default
+    raw = request.args.get(name, default)
     if raw is None:
         raise InvalidQuery(name, f"{name} is required: one of {', '.join(choices)}")
     if raw not in choices:
@@ -102,7 +123,7 @@ def summary() -> ResponseReturnValue:
     :raise 400: a bad site, start, end, tz, filters or compare. :raise 401/403: see
         :func:`~footfall.analytics_api.routes.require_admin`. :raise 503: MongoDB did not answer.
     """
-    site, days, clauses = _scope()
+    site, days, clauses = _scope("compare")
     compare = _choice("compare", "previous_period", (*COMPARES, "none"))
     before = None if compare == "none" else days.previous(compare)
     result = summarize(state().db, days.start, days.end, site, filters=clauses,
@@ -125,7 +146,7 @@ def timeseries_view() -> ResponseReturnValue:
 
     :raise 400: a bad parameter, or more than 10000 buckets. :raise 401/403. :raise 503.
     """
-    site, days, clauses = _scope()
+    site, days, clauses = _scope("metric", "interval")
     metric = _choice("metric", "visits", ("visits", "unique_visitors", "page_views", "bounce_rate", "visit_duration"))
     interval = _choice("interval", "day", ("hour", "day", "week", "month"))
     result = timeseries(state().db, days, metric, interval, site, filters=clauses)
@@ -143,7 +164,7 @@ def breakdown_view() -> ResponseReturnValue:
 
     :raise 400: a bad parameter. :raise 401/403. :raise 503.
     """
-    site, days, clauses = _scope()
+    site, days, clauses = _scope("dimension", "limit", "page")
     dimension = _choice("dimension", None, tuple(DIMENSIONS))
     result = breakdown(state().db, days.start, days.end, dimension, site, filters=clauses,
                        limit=_integer("limit", 10, 1, 1000), page=_integer("page", 1, 1, 1_000_000))
@@ -157,7 +178,7 @@ def export() -> ResponseReturnValue:
 
     :raise 400: a bad parameter. :raise 401/403. :raise 503.
     """
-    site, days, clauses = _scope()
+    site, days, clauses = _scope("dimension", "format")
     dimension = _choice("dimension", None, tuple(DIMENSIONS))
     _choice("format", "csv", ("csv",))
     text = breakdown_csv(breakdown(state().db, days.start, days.end, dimension, site, filters=clauses, limit=None))
@@ -175,7 +196,7 @@ def sessions() -> ResponseReturnValue:
 
     :raise 400: a bad parameter or cursor. :raise 401/403. :raise 503.
     """
-    site, days, clauses = _scope()
+    site, days, clauses = _scope("limit", "cursor")
     result = list_sessions(state().db, days.start, days.end, site, filters=clauses,
                            limit=_integer("limit", 100, 1, 1000), cursor=request.args.get("cursor") or None)
     return jsonify(**result, **_range(site, days))
@@ -188,4 +209,5 @@ def sites() -> ResponseReturnValue:
 
     :raise 401/403. :raise 503.
     """
+    _known()
     return jsonify(sites=list_sites(state().db))

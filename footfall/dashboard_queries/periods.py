@@ -107,14 +107,19 @@ class Period:
         :param compare: ``previous_period`` (the days just before ``first``) or ``year_over_year``
             (the same number of days from the same date a year earlier; 29 February becomes the 28th).
         :return: the earlier :class:`Period`, in the same zone.
-        :raises InvalidQuery: (parameter ``compare``) another value.
+        :raises InvalidQuery: (parameter ``compare``) another value, or an earlier period that would
+            begin before year 1.
         """
-        if compare == "previous_period":
-            return Period(self.first - timedelta(days=self.days), self.first - timedelta(days=1), self.tz)
-        if compare == "year_over_year":
+        if compare not in COMPARES:
+            raise InvalidQuery("compare", f"compare must be one of {', '.join(COMPARES)}, got {str(compare)[:40]!r}")
+        try:
+            if compare == "previous_period":
+                return Period(self.first - timedelta(days=self.days), self.first - timedelta(days=1), self.tz)
             shifted = _year_earlier(self.first)
             return Period(shifted, shifted + timedelta(days=self.days - 1), self.tz)
-        raise InvalidQuery("compare", f"compare must be one of {', '.join(COMPARES)}, got {str(compare)[:40]!r}")
+        except (OverflowError, ValueError):
+            raise InvalidQuery("compare", f"the {compare} of {self.first}..{self.last} would begin before year 1; "
+                                          "pick a shorter range") from None
 
 
 def _year_earlier(day: date) -> date:

@@ -62,12 +62,13 @@ def timeseries_query(spans: Sequence[Bucket], metric: str, site: str | None = No
     if metric == "page_views":
         return Query(PAGE_VIEWS, [*views_pipeline(start, end, site, clauses),
                                   _bucket("ts", edges, {"value": {"$sum": 1}})])
-    output: dict[str, Any] = {
+    outputs: dict[str, dict[str, Any]] = {
         "visits": {"value": {"$sum": 1}},
         "unique_visitors": {"visitors": {"$addToSet": "$visitor_id"}},
         "bounce_rate": {"visits": {"$sum": 1}, "bounces": {"$sum": "$bounce"}},
         "visit_duration": {"visits": {"$sum": 1}, "duration_ms": {"$sum": "$duration_ms"}},
-    }[metric]
+    }
+    output = outputs[metric]
     facts = {**_visit_facts(), "started_at": 1}
     return Query(SESSIONS, [time_match("started_at", start, end, site), *filter_stages(clauses),
                             {"$project": facts}, _bucket("started_at", edges, output)])

@@ -152,3 +152,10 @@ def test_whole_hours() -> None:
     assert on_whole_hours(berlin("2025-03-30").start, berlin("2025-03-30").end)
     kolkata = Period(date(2025, 3, 30), date(2025, 3, 30), resolve_timezone("Asia/Kolkata"))
     assert not on_whole_hours(kolkata.start)
+
+
+def test_a_previous_period_before_year_one_is_refused() -> None:
+    """Found by schemathesis: ``end=4053-01-01`` with today's start compared with the period before."""
+    with pytest.raises(InvalidQuery) as info:
+        Period(date(2026, 1, 1), date(4053, 1, 1)).previous("previous_period")
+    assert info.value.parameter == "compare" and "before year 1" in info.value.message
