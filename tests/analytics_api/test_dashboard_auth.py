@@ -208,8 +208,8 @@ def test_logout_deletes_the_cookie(app) -> None:
 
 def test_the_static_files_and_the_vendored_chart_library_are_served(app) -> None:
     client = app.test_client()
-    for name, kind in [("dashboard.js", "javascript"), ("format.js", "javascript"), ("filters.js", "javascript"),
-                       ("dashboard.css", "text/css"), ("vendor/chart.umd.js", "javascript")]:
+    scripts = ["dashboard.js", "format.js", "filters.js", "chart.js", "vendor/chart.umd.js"]
+    for name, kind in [*((script, "javascript") for script in scripts), ("dashboard.css", "text/css")]:
         response = client.get(f"/analytics/dashboard/static/{name}")
         assert response.status_code == 200, name
         assert kind in response.headers["Content-Type"], name

@@ -38,7 +38,6 @@
 
   let state = readState();
   let generation = 0;
-  let chart = null;
   let lastSeries = null;
 
   // ---- small DOM helpers -------------------------------------------------------------------
@@ -226,57 +225,13 @@
   }
 
   // ---- time series ---------------------------------------------------------------------------
-  function points(list) {
-    return (list || []).map((p) => ({
-      bucket: p.bucket ?? p.date ?? p.start ?? p.time ?? p.t,
-      value: p.value ?? p.v ?? 0,
-    }));
-  }
-
   function renderChart(body, before, size) {
     lastSeries = { body, before, size };
     const metric = SERIES.get(state.metric);
     $("#chart-title").textContent = metric.label;
     $("#chart-interval").textContent = "by " + size;
-    const current = points(body.points);
-    const previous = before ? points(before.points) : [];
-    const css = getComputedStyle(document.documentElement);
-    const color = (name) => css.getPropertyValue(name).trim();
-    const datasets = [{
-      label: metric.label, data: current.map((p) => p.value), borderColor: color("--chart-line"),
-      backgroundColor: color("--chart-fill"), fill: true, cubicInterpolationMode: "monotone", borderWidth: 2,
-      pointRadius: current.length > 16 ? 0 : 3, pointHoverRadius: 4, pointBackgroundColor: color("--chart-line"),
-    }];
-    if (previous.length) {
-      datasets.push({
-        label: state.compare === "year_over_year" ? "A year before" : "Previous period",
-        data: previous.slice(0, current.length).map((p) => p.value), borderColor: color("--chart-compare"),
-        borderDash: [5, 4], borderWidth: 1.5, fill: false, cubicInterpolationMode: "monotone", pointRadius: 0, pointHoverRadius: 3,
-      });
-    }
-    const fmt = (v) => F.figure(metric.kind, v);
-    const tooltipLabel = (ctx) => (ctx.datasetIndex === 0 ? ctx.label
-      : F.bucketLabel(previous[ctx.dataIndex].bucket, size)) + ": " + fmt(ctx.parsed.y);
-    const config = {
-      type: "line",
-      data: { labels: current.map((p) => F.bucketLabel(p.bucket, size)), datasets },
-      options: {
-        responsive: true, maintainAspectRatio: false, animation: false,
-        interaction: { mode: "index", intersect: false },
-        plugins: {
-          legend: { display: datasets.length > 1, labels: { color: color("--muted"), boxWidth: 12 } },
-          tooltip: { callbacks: { label: tooltipLabel } },
-        },
-        scales: {
-          x: { grid: { display: false }, ticks: { color: color("--muted"), maxRotation: 0, autoSkipPadding: 12 },
-            border: { color: color("--grid") } },
-          y: { beginAtZero: true, grid: { color: color("--grid") }, border: { display: false },
-            ticks: { color: color("--muted"), precision: 0, callback: fmt, maxTicksLimit: 6 } },
-        },
-      },
-    };
-    if (chart) chart.destroy();
-    chart = new window.Chart($("#chart"), config);
+    const compareLabel = state.compare === "year_over_year" ? "A year before" : "Previous period";
+    window.FootfallChart.render($("#chart"), metric, body, before, size, compareLabel);
   }
 
   // ---- breakdown cards -----------------------------------------------------------------------
