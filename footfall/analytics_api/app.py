@@ -36,9 +36,9 @@ class FootfallState:
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build footfall's Flask app: ``/analytics/stats``, ``/analytics/health``, the dashboard API
-    ``/analytics/api/*``, ``/analytics/openapi.json``, the admin endpoints, the tracker demo
-    ``/analytics/demo`` and, through the middleware that wraps it, ``POST /analytics/track`` and
-    ``GET /analytics/footfall.js``.
+    ``/analytics/api/*``, ``/analytics/openapi.json``, the dashboard page ``/analytics/dashboard``,
+    the admin endpoints, the tracker demo ``/analytics/demo`` and, through the middleware that wraps
+    it, ``POST /analytics/track`` and ``GET /analytics/footfall.js``.
 
     :param settings: footfall's settings; read from ``FOOTFALL_*`` variables when ``None``.
     :return: the Flask app (its ``wsgi_app`` is wrapped by :class:`FootfallMiddleware`).
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """
     from footfall.analytics_api.admin import admin_blueprint
     from footfall.analytics_api.api import api_blueprint
+    from footfall.analytics_api.dashboard import dashboard_blueprint
     from footfall.analytics_api.demo import demo_blueprint
     from footfall.analytics_api.openapi import openapi_blueprint
     from footfall.analytics_api.routes import blueprint
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(demo_blueprint)
     app.register_blueprint(api_blueprint)
     app.register_blueprint(openapi_blueprint)
+    app.register_blueprint(dashboard_blueprint)
 
     @app.errorhandler(HTTPException)
     def json_error(exc: HTTPException):  # type: ignore[no-untyped-def]

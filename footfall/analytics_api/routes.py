@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from pymongo.errors import PyMongoError
 from redis import RedisError
 
+from footfall.analytics_api import dashboard_auth
 from footfall.dashboard_queries import day_range, summarize
 from footfall.dashboard_queries.periods import parse_day
 from footfall.drain import backlog
@@ -38,20 +39,29 @@ def _error(message: str, status: int) -> tuple[Response, int]:
 
 
 def require_admin(view: F) -> F:
-    """Require ``Authorization: Bearer $FOOTFALL_ADMIN_TOKEN``, compared in constant time.
+    """Require ``Authorization: Bearer $FOOTFALL_ADMIN_TOKEN`` (compared in constant time) or, when
+    the request has no ``Authorization`` header, a valid dashboard login cookie
+    (:mod:`footfall.analytics_api.dashboard_auth`; ``SameSite=Strict``, so no cross-site request
+    carries it).
 
-    :raise 401: no bearer token (with ``WWW-Authenticate: Bearer``, RFC 6750 §3).
+    :raise 401: no bearer token and no valid login cookie (with ``WWW-Authenticate: Bearer``,
+        RFC 6750 §3).
     :raise 403: a wrong token, or no ``FOOTFALL_ADMIN_TOKEN`` configured (read endpoints stay shut).
     """
 
     @wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> ResponseReturnValue:
         header = request.headers.get("Authorization", "")
+        settings = state().settings
+        if not header and dashboard_auth.is_valid(settings, request.cookies.get(dashboard_auth.COOKIE_NAME)):
+            return view(*args, **kwargs)
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            body, status = _error("missing admin token: send Authorization: Bearer <FOOTFALL_ADMIN_TOKEN>", 401)
+            body, status = _error(
+                "missing admin token: send Authorization: Bearer <FOOTFALL_ADMIN_TOKEN>, "
+                "or log in at /analytics/dashboard", 401)
             return body, status, {"WWW-Authenticate": 'Bearer realm="footfall"'}
-        expected = state().settings.admin_token
+        expected = settings.admin_token
         if not expected:
             return _error("read endpoints are disabled: FOOTFALL_ADMIN_TOKEN is not configured", 403)
         if not hmac.compare_digest(token.strip().encode(), expected.encode()):
