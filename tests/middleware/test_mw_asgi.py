@@ -98,7 +98,9 @@ def test_aclose_closes_the_request_path_clients(build_site, redis_client, poll) 
 def test_concurrent_new_visitors_on_one_event_loop(build_site, redis_client, mongo_db, drain) -> None:
     """Thirty first visits in flight at once on the site's loop, with blocks of four visitor numbers:
     the refills (``AsyncTracker``'s lock, MongoDB's ``AsyncMongoClient``) hand out each number once."""
-    site = build_site("asgi", visitor_number_block=4)
+    # (a generous Redis timeout: thirty connections opened at once on a loaded machine must not turn
+    # this numbering test into a fail-open one)
+    site = build_site("asgi", visitor_number_block=4, redis_socket_timeout=2.0)
     browser = {"User-Agent": site.client.headers["User-Agent"], "Content-Type": "application/json"}
 
     async def visit_all() -> list[httpx2.Response]:
