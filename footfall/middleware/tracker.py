@@ -112,13 +112,16 @@ class _Attempt:
     unreported: int
     unnumbered: int
     number_it: bool = True
+    location: str = ""  # "<country name>, <CC>" for the live counters, "" when unknown
 
     def call(self) -> dict[str, Any]:
         """Keyword arguments of the store's ``track``."""
+        settings = self.tracker.settings
         return {"site": self.site, "now": self.now, "payload": self.payload, "has_page_view": self.has_page_view,
                 "dropped": self.unreported, "number_new_visitor": self.number_it,
-                "visitor_ttl": self.tracker.settings.visitor_ttl, "numbers_failed": self.unnumbered,
-                "low_water": max(1, self.tracker.settings.visitor_number_block // 2)}
+                "visitor_ttl": settings.visitor_ttl, "numbers_failed": self.unnumbered,
+                "low_water": max(1, settings.visitor_number_block // 2),
+                "active_window": settings.active_window, "zone": self.tracker.zone, "location": self.location}
 
     def go_unnumbered(self) -> None:
         """No block could be reserved: call again without numbering, and count that."""
@@ -149,6 +152,7 @@ class _TrackerBase:
         self.numbers_failed = DroppedCounter()
         self._refill_retry_at = 0.0  # time.monotonic() before which no refill is tried
         self._prefetching: set[str] = set()  # sites whose next block is being reserved ahead
+        self.zone = settings.zone  # "today" of the live counters (FOOTFALL_TIMEZONE)
 
     def classify(self, facts: RequestFacts) -> RequestKind:
         """Tracked, excluded or crawler (see :func:`footfall.middleware.core.classify_request`)."""
@@ -278,7 +282,7 @@ class Tracker(_TrackerBase):
         """
         try:
             self.sessions.queue(visit.session_id, self._page_view_payload(visit, facts, page_view),
-                                visit.visitor_number)
+                                visit.visitor_number, site=page_view["site"], now=visit.at, zone=self.zone)
         except Exception as exc:  # noqa: BLE001 - fail open
             return self._queue_failed(facts, exc)
         return True
