@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, make_response, request
 from flask.typing import ResponseReturnValue
 
 from footfall.analytics_api.routes import SITE_RE, require_admin, state
@@ -76,6 +76,11 @@ def stats_denial() -> ResponseReturnValue | None:
 def _json(body: dict[str, Any], status: int, headers: list[tuple[str, str]]) -> Response:
     response = jsonify(body)
     response.status_code = status
+    return _with_headers(response, headers)
+
+
+def _with_headers(response: Response, headers: list[tuple[str, str]]) -> Response:
+    """``response`` with ``headers`` added and ``Cache-Control: no-store`` (live numbers are never cached)."""
     for name, value in headers:
         response.headers.add(name, value)
     response.headers["Cache-Control"] = "no-store"
@@ -126,7 +131,7 @@ def api_stats() -> ResponseReturnValue:
     cors = cors_headers(request.headers.get("Origin"), settings.cors_origins)
     denial = stats_denial()
     if denial is not None:
-        return denial
+        return _with_headers(make_response(denial), cors)
     try:
         site = _site(request.args.get("site"), settings.default_site)
     except InvalidEvent as exc:
