@@ -22,6 +22,10 @@ Keys, per site ``S`` (``footfall:live:S`` is also the site's pub/sub channel):
   ``footfall:live:country-names`` holds the names the location lookup gave (code → name). Keyed by
   code, not by label, so that a rebuild from MongoDB (which stores codes only) and live traffic
   never split one country into two keys; labels ``"<country name>, <CC>"`` are made at read time;
+- ``footfall:live:S:notice``: set for ``NOTICE_GATE_MS`` after a change is announced; while it
+  exists, further changes are counted but not announced (the live hub reads once more when it
+  expires, see :mod:`footfall.live.hub`). A busy site thus costs each server process at most four
+  notices a second instead of one per request;
 - ``footfall:live:S:seen:<visitor id>``: only for a visitor that started a visit without a visitor
   number (numbering failed): marks it as seen on the site for the visitor cookie's lifetime, so it
   is not counted as a new unique visitor again.
@@ -44,6 +48,7 @@ __all__ = [
     "COUNTRY_NAMES_KEY",
     "REBUILDS_KEY",
     "CHANNEL_PATTERN",
+    "NOTICE_GATE_MS",
     "LiveKeys",
     "live_keys",
     "channel",
@@ -67,6 +72,7 @@ LIVE_PREFIX = "footfall:live:"
 COUNTRY_NAMES_KEY = LIVE_PREFIX + "country-names"
 REBUILDS_KEY = LIVE_PREFIX + "rebuilds"
 CHANNEL_PATTERN = LIVE_PREFIX + "*"
+NOTICE_GATE_MS = 250  # a site's changes are announced at most once per this many milliseconds
 _TOTAL_FIELDS = ("visits", "page_views", "unique_visitors", "seq", "updated_ms", "since_ms", "seeded_ms")
 _CODE_RE = re.compile(r"^[A-Z]{2}$")
 
@@ -81,13 +87,15 @@ class LiveKeys:
     day_visitors: str
     countries: str
     lock: str
+    notice: str
 
 
 def live_keys(site: str, day: date) -> LiveKeys:
     """The keys of ``site``'s counters, with ``day`` (the site's local date) for the day keys."""
     base = LIVE_PREFIX + site
     day_key = f"{base}:day:{day.isoformat()}"
-    return LiveKeys(base, base + ":active", day_key, day_key + ":visitors", base + ":countries", base + ":rebuild")
+    return LiveKeys(base, base + ":active", day_key, day_key + ":visitors", base + ":countries", base + ":rebuild",
+                    base + ":notice")
 
 
 def seen_key(site: str, visitor_id: str) -> str:
@@ -145,10 +153,10 @@ def location_label(code: str, names: Mapping[str, str] | None = None) -> str:
 # active (1 same session), entry ('' when nothing queued), num (the visitor's number, '' if none),
 # known (a number was known before this call), sid (the session id).
 # KEYS: [7] active set, [8] totals, [9] day hash, [10] day visitors, [11] countries, [12] country
-#       names, [13] the visitor's seen mark
+#       names, [13] the visitor's seen mark, [14] the site's notice gate
 # ARGV: [16] active cutoff ms (now - window: members scored at or below it are inactive), [17] window ms,
 #       [18] local day YYYY-MM-DD, [19] day keys TTL ms, [20] country code or '', [21] country name or '',
-#       [22] the site's channel
+#       [22] the site's channel, [23] the notice gate ms
 TRACK_FRAGMENT = """
 local fresh = active == 0
 local prev = redis.call('ZSCORE', KEYS[7], sid)
@@ -185,20 +193,24 @@ if changed then
   redis.call('HSETNX', KEYS[8], 'since_ms', ARGV[2])
   local seq = redis.call('HINCRBY', KEYS[8], 'seq', 1)
   redis.call('HSET', KEYS[8], 'updated_ms', ARGV[2], 'day', ARGV[18])
-  redis.call('PUBLISH', ARGV[22], seq)
+  if redis.call('SET', KEYS[14], seq, 'PX', ARGV[23], 'NX') then
+    redis.call('PUBLISH', ARGV[22], seq)
+  end
 end
 """
 
 # A page view of an already-started session (server-rendered pages, the second round trip).
-# KEYS: [1] stream, [2] totals. ARGV: [1] payload, [2] session id, [3] visitor number or '',
-# [4] now ms, [5] local day, [6] channel. Returns the stream entry id.
+# KEYS: [1] stream, [2] totals, [3] notice gate. ARGV: [1] payload, [2] session id, [3] visitor
+# number or '', [4] now ms, [5] local day, [6] channel, [7] notice gate ms. Returns the entry id.
 QUEUE_SCRIPT = """
 local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1], 'sid', ARGV[2], 'new', '0', 'vn', ARGV[3])
 redis.call('HINCRBY', KEYS[2], 'page_views', 1)
 redis.call('HSETNX', KEYS[2], 'since_ms', ARGV[4])
 local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
 redis.call('HSET', KEYS[2], 'updated_ms', ARGV[4], 'day', ARGV[5])
-redis.call('PUBLISH', ARGV[6], seq)
+if redis.call('SET', KEYS[3], seq, 'PX', ARGV[7], 'NX') then
+  redis.call('PUBLISH', ARGV[6], seq)
+end
 return id
 """
 
@@ -228,7 +240,7 @@ def _ms(instant: datetime) -> int:
 def track_keys_and_args(
     site: str, visitor_id: str, now: datetime, *, window: int, zone: ZoneInfo, location: str = ""
 ) -> tuple[list[str], list[Any]]:
-    """The KEYS 7-13 and ARGV 16-22 that :data:`TRACK_FRAGMENT` reads, appended to the track call.
+    """The KEYS 7-14 and ARGV 16-23 that :data:`TRACK_FRAGMENT` reads, appended to the track call.
 
     :param site: the request's site.
     :param visitor_id: the request's visitor.
@@ -244,8 +256,9 @@ def track_keys_and_args(
     now_ms = _ms(now)
     return (
         [keys.active, keys.totals, keys.day, keys.day_visitors, keys.countries, COUNTRY_NAMES_KEY,
-         seen_key(site, visitor_id)],
-        [now_ms - window * 1000, window * 1000, day.isoformat(), day_ttl_ms(now, zone), code, name, channel(site)],
+         seen_key(site, visitor_id), keys.notice],
+        [now_ms - window * 1000, window * 1000, day.isoformat(), day_ttl_ms(now, zone), code, name, channel(site),
+         NOTICE_GATE_MS],
     )
 
 

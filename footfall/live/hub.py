@@ -12,6 +12,13 @@ it ends (trailing edge). A stream thus gets at most one message per ``coalesce``
 default) and never misses the last state. A listener keeps only the latest state (a slow client skips
 states, it never queues them), and a state equal to the one it sent is not sent again.
 
+The track script itself announces a site's changes at most once per
+:data:`~footfall.live.counters.NOTICE_GATE_MS` (250 ms): changes inside that gate are counted
+but not announced. So after every notice received at ``t`` the hub also reads at or after
+``t + gate``, which sees them: a change reaches the streams within ``coalesce + gate`` seconds
+(1.25 s by default) plus a read, however busy the site, and a busy site costs each process at most
+four notices a second instead of one per request.
+
 Changes no request makes (a session leaving the active window, a new local day) are noticed by a
 sweep that runs every ``sweep_interval`` seconds for each site with listeners
 (:meth:`~footfall.live.store.AsyncLiveStore.sweep`), and announced like any other change.
@@ -31,7 +38,7 @@ import redis
 import redis.asyncio
 
 from footfall.errors import StoreUnavailable
-from footfall.live.counters import CHANNEL_PATTERN, build_stats, site_of_channel
+from footfall.live.counters import CHANNEL_PATTERN, NOTICE_GATE_MS, build_stats, site_of_channel
 from footfall.live.sse import LiveMessage
 from footfall.live.store import AsyncLiveStore
 
@@ -53,10 +60,11 @@ class _Feed:
     site: str
     listeners: set[Listener] = field(default_factory=set)
     latest: LiveMessage | None = None
-    last_read: float = -math.inf  # time.monotonic() of the last read
+    last_read: float = -math.inf  # time.monotonic() when the last read started
+    need_until: float = -math.inf  # a read must start at or after this (changes the notice gate hid)
     reading: bool = False
-    dirty: bool = False  # a notice came while a read was in flight
     timer: asyncio.TimerHandle | None = None
+    timer_at: float = math.inf  # time.monotonic() the timer fires at
 
 
 class Listener:
@@ -102,10 +110,12 @@ class LiveHub:
         self.store = store
         self.client = pubsub_client
         self.coalesce = coalesce
+        self.gate = NOTICE_GATE_MS / 1000
         self.sweep_interval = sweep_interval
         self.closed = False
         self._feeds: dict[str, _Feed] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._initial: dict[str, asyncio.Task[LiveMessage]] = {}  # first reads, shared by streams opening together
         self._start_lock = asyncio.Lock()
         self._subscribed = asyncio.Event()
         self._pubsub: redis.asyncio.client.PubSub | None = None
@@ -120,6 +130,10 @@ class LiveHub:
         feed = self._feeds.get(site)
         if feed is None:
             feed = self._feeds[site] = _Feed(site)
+            # a notice sent before this process listened to the site may have closed the gate on
+            # changes it did not announce: read once the gate has surely opened again
+            feed.need_until = time.monotonic() + self.gate
+            self._schedule(feed, feed.need_until)
         listener = Listener(self, feed)
         feed.listeners.add(listener)
         try:
@@ -133,37 +147,52 @@ class LiveHub:
 
     async def current(self, site: str) -> LiveMessage:
         """The site's current state: the latest one this process read while subscribed, else a
-        fresh read (which seeds the counters from MongoDB once, if Redis lost them).
+        fresh read (which seeds the counters from MongoDB once, if Redis lost them). Streams that
+        open together share one read.
 
         :raises StoreUnavailable: Redis (or, for the one rebuild, MongoDB) did not answer.
         """
         feed = self._feeds.get(site)
         if feed is not None and feed.latest is not None and self._subscribed.is_set():
             return feed.latest
-        return await self._read(feed or _Feed(site))
+        task = self._initial.get(site)
+        if task is None:
+            task = self._initial[site] = asyncio.get_running_loop().create_task(self._read(site))
+            task.add_done_callback(lambda _: self._initial.pop(site, None))
+        return await asyncio.shield(task)
 
-    async def _read(self, feed: _Feed) -> LiveMessage:
+    async def _read(self, site: str) -> LiveMessage:
+        """Read the site's state and hand it to its listeners if it is not the one they have."""
         now = self.store.clock()
-        snapshot = await self.store.snapshot(feed.site, now)
-        message = LiveMessage(snapshot.event_id, (snapshot.since_ms or 0, snapshot.seq), build_stats(snapshot, now=now))
-        if feed.latest is None or message.order != feed.latest.order:
+        snapshot = await self.store.snapshot(site, now)
+        order = (snapshot.since_ms or 0, snapshot.seq)
+        message = LiveMessage.of(snapshot.event_id, order, build_stats(snapshot, now=now))
+        feed = self._feeds.get(site)
+        if feed is not None and (feed.latest is None or message.order != feed.latest.order):
             feed.latest = message
             for listener in feed.listeners:
                 listener.notify()
         return message
 
     def notice(self, site: str) -> None:
-        """A change of ``site`` was announced: read now, or when the coalescing interval ends."""
+        """A change of ``site`` was announced: read now, or when the coalescing interval ends, and
+        once more after the notice gate (see the module docstring)."""
         feed = self._feeds.get(site)
         if feed is None or self.closed:
             return  # nobody here listens to this site
-        if feed.reading:
-            feed.dirty = True
-            return
+        now = time.monotonic()
+        feed.need_until = max(feed.need_until, now + self.gate)
+        if not feed.reading:
+            self._schedule(feed, max(now, feed.last_read + self.coalesce))
+
+    def _schedule(self, feed: _Feed, at: float) -> None:
+        """Have a read start at ``at`` (monotonic), unless one is due earlier already."""
         if feed.timer is not None:
-            return  # a read is already due
-        delay = max(0.0, feed.last_read + self.coalesce - time.monotonic())
-        feed.timer = asyncio.get_running_loop().call_later(delay, self._spawn_read, feed)
+            if feed.timer_at <= at:
+                return
+            feed.timer.cancel()
+        feed.timer_at = at
+        feed.timer = asyncio.get_running_loop().call_later(max(0.0, at - time.monotonic()), self._spawn_read, feed)
 
     def _spawn_read(self, feed: _Feed) -> None:
         feed.timer = None
@@ -172,17 +201,17 @@ class LiveHub:
         task.add_done_callback(self._tasks.remove)
 
     async def _scheduled_read(self, feed: _Feed) -> None:
-        feed.reading, feed.dirty = True, False
+        feed.reading = True
         feed.last_read = time.monotonic()
         try:
-            await self._read(feed)
+            await self._read(feed.site)
         except StoreUnavailable as exc:
             log.warning("live numbers of %r not read: %s", feed.site, exc)
-            feed.dirty = True  # try again after the interval
+            feed.need_until = max(feed.need_until, feed.last_read + self.coalesce)  # try again
         finally:
             feed.reading = False
-        if feed.dirty and feed.listeners and self._feeds.get(feed.site) is feed:
-            self.notice(feed.site)
+        if feed.need_until > feed.last_read and feed.listeners and not self.closed:
+            self._schedule(feed, max(feed.need_until, feed.last_read + self.coalesce))
 
     async def _start(self) -> None:
         """Subscribe (once per process, on the first listener) and start the reader and sweeper."""
@@ -254,9 +283,10 @@ class LiveHub:
                 feed.timer.cancel()
             for listener in feed.listeners:
                 listener.notify()
-        for task in list(self._tasks):
+        tasks = [*self._tasks, *self._initial.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._pubsub is not None:
             with contextlib.suppress(redis.RedisError):
                 await self._pubsub.aclose()

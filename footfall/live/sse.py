@@ -39,10 +39,16 @@ class LiveMessage:
     event_id: str
     order: tuple[int, int]
     stats: dict[str, Any]
+    text: str = ""  # the JSON, made once for every stream that sends it (see :meth:`of`)
+
+    @classmethod
+    def of(cls, event_id: str, order: tuple[int, int], stats: dict[str, Any]) -> LiveMessage:
+        """A message with its JSON text made once."""
+        return cls(event_id, order, stats, json.dumps(visitor_update(stats), separators=(",", ":")))
 
     def payload(self) -> str:
         """The message as JSON text, ``{"type": "visitor_update", "stats": {…}}`` (one line)."""
-        return json.dumps(visitor_update(self.stats), separators=(",", ":"))
+        return self.text or json.dumps(visitor_update(self.stats), separators=(",", ":"))
 
 
 def visitor_update(stats: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,15 @@ from zoneinfo import ZoneInfo
 import redis
 
 from footfall.errors import StoreUnavailable
-from footfall.live.counters import QUEUE_SCRIPT, TRACK_FRAGMENT, channel, live_keys, local_day, track_keys_and_args
+from footfall.live.counters import (
+    NOTICE_GATE_MS,
+    QUEUE_SCRIPT,
+    TRACK_FRAGMENT,
+    channel,
+    live_keys,
+    local_day,
+    track_keys_and_args,
+)
 from footfall.middleware.core import SessionClaim
 
 __all__ = [
@@ -65,7 +73,7 @@ COUNTERS_KEY = KEY_PREFIX + "counters"
 #       could be reserved), [11] the number its cookie carries for this site or '', [12] visitor TTL in
 #       ms, [13] numbering failures to add to the counters, [14] '1' for a new visitor (nothing cached),
 #       [15] the low-water mark: with fewer numbers left than this and no block pending, say so
-# KEYS 7-13 and ARGV 16-22: the site's live counters (footfall.live.counters.TRACK_FRAGMENT, which
+# KEYS 7-14 and ARGV 16-23: the site's live counters (footfall.live.counters.TRACK_FRAGMENT, which
 # runs last, before the reply: the visit, page view, visitor new on the site, active set, day,
 # country, and a PUBLISH of the change).
 # Returns {1 when the claimed session was active else 0, the stream entry id or '', the visitor's
@@ -297,9 +305,10 @@ def queue_call(
     :param zone: the time zone of "today" (UTC when ``None``).
     """
     day = local_day(now, zone or ZoneInfo("UTC"))
-    return TrackCall(keys=[STREAM_KEY, live_keys(site, day).totals],
+    keys = live_keys(site, day)
+    return TrackCall(keys=[STREAM_KEY, keys.totals, keys.notice],
                      args=[payload, session_id, "" if visitor_number is None else str(visitor_number),
-                           int(now.timestamp() * 1000), day.isoformat(), channel(site)])
+                           int(now.timestamp() * 1000), day.isoformat(), channel(site), NOTICE_GATE_MS])
 
 
 class RedisSessionStore:

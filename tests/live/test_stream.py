@@ -78,8 +78,8 @@ def test_changes_are_coalesced_to_a_leading_and_a_trailing_message(live_server, 
                                                    headers={"User-Agent": BROWSER})
         assert response.status_code == 200
     received = [frame.message["stats"]["totalVisits"] for frame in stream.events_within(3.5)]
-    assert len(received) == 2, f"one message at the first change, one when the interval ended: {received}"
-    assert received[0] >= 1 and received[-1] == 10
+    assert 1 <= len(received) <= 2, f"ten changes, at most one message per 2 s: {received}"
+    assert received[-1] == 10, "the last state always arrives (trailing edge)"
     stream.close()
 
 
