@@ -115,6 +115,8 @@ class LiveEndpoints:
             return JSONResponse({"error": str(exc)}, 503, headers=dict(cors))
         last_id = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
         headers = {**dict(cors), "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        if request.method == "HEAD":  # the headers a GET would get, and no never-ending body
+            return Response(headers=headers, media_type="text/event-stream")
         return StreamingResponse(self._frames(site, last_id), media_type="text/event-stream", headers=headers)
 
     async def _frames(self, site: str, last_id: str | None) -> AsyncIterator[bytes]:

@@ -154,6 +154,8 @@ def test_stream_refuses_bad_requests_with_json(live_server) -> None:
     assert bad_site.status == 400 and "site" in bad_site.body["error"]
     posted = requests.post(f"{server.url}/analytics/live", headers=AUTH, timeout=10)
     assert posted.status_code == 405 and posted.json()["error"]
+    head = requests.head(f"{server.url}{LIVE}", headers=AUTH, timeout=10)
+    assert head.status_code == 200 and head.headers["Content-Type"].startswith("text/event-stream")
 
 
 def test_websocket_sends_the_seed_shape_on_every_change(live_server) -> None:
