@@ -83,10 +83,13 @@ def main(log_level: str) -> None:
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="gunicorn worker processes.")
 def serve(host: str, port: int, workers: int) -> None:
-    """Run footfall's API (and POST /analytics/track) under gunicorn, with a drain process.
+    """Run footfall's API, POST /analytics/track and the live streams under gunicorn, with a drain process.
 
-    On SIGTERM or Ctrl-C, gunicorn stops taking requests first; then the drain writes every queued
-    event to MongoDB and exits; then the embedded stores stop.
+    Each worker is an asyncio event loop (uvicorn's gunicorn worker) running footfall's ASGI app
+    (footfall.live.app): an open live stream costs a coroutine, not a thread, so hundreds of open
+    dashboards leave tracking unaffected. On SIGTERM or Ctrl-C, gunicorn stops taking requests first
+    (open streams are closed after a few seconds); then the drain writes every queued event to
+    MongoDB and exits; then the embedded stores stop.
     """
     from gunicorn.app.base import BaseApplication
 
@@ -98,21 +101,20 @@ def serve(host: str, port: int, workers: int) -> None:
             def load_config(self) -> None:
                 self.cfg.set("bind", f"{host}:{port}")
                 self.cfg.set("workers", workers)
-                self.cfg.set("worker_class", "gthread")
-                self.cfg.set("threads", 8)
+                self.cfg.set("worker_class", "footfall.live.worker.FootfallUvicornWorker")
                 self.cfg.set("graceful_timeout", 10)
                 self.cfg.set("accesslog", None)
 
             def load(self) -> Any:  # runs in each worker, after the fork: no client crosses it
-                from footfall.analytics_api import create_app
+                from footfall.live.app import create_asgi_app
 
-                return create_app(Settings.from_env())
+                return create_asgi_app(Settings.from_env())
 
         drain = subprocess.Popen([sys.executable, "-m", "footfall", "drain"], stdin=subprocess.DEVNULL,
                                  start_new_session=True)  # stopped by us, after gunicorn
         try:
-            click.echo(f"footfall serving on http://{host}:{port} (POST /analytics/track, GET /analytics/stats)",
-                       err=True)
+            click.echo(f"footfall serving on http://{host}:{port} (POST /analytics/track, GET /analytics/stats, "
+                       "GET /api/stats, GET /analytics/live)", err=True)
             FootfallApplication().run()
         finally:
             drain.send_signal(signal.SIGTERM)

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from footfall.errors import ConfigurationError
 
@@ -41,6 +42,16 @@ def _parse_seconds(name: str, raw: str) -> int:
     return value
 
 
+def _parse_zone(name: str, raw: str) -> str:
+    """An IANA time zone name that zoneinfo knows (``Europe/Paris``, ``UTC``)."""
+    value = raw.strip()
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(f"{name}={raw!r} is not an IANA time zone such as UTC or Asia/Dhaka") from None
+    return value
+
+
 def _parse_list(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
@@ -56,6 +67,14 @@ class Settings:
     ``respect_gpc``: honour Global Privacy Control (https://privacycg.github.io/gpc-spec/): the
     tracker script sends nothing when ``navigator.globalPrivacyControl`` is true, and the track
     endpoint records nothing from a request with ``Sec-GPC: 1``.
+
+    ``public_stats``, ``active_window`` and ``timezone`` shape the live numbers
+    (:mod:`footfall.live`): who may read ``GET /api/stats`` and the live streams, how long after its
+    last request a session still counts as an active visitor (seconds), and the IANA time zone whose
+    calendar day is "today".
+
+    .. warning:: ``public_stats=True`` lets anyone read a site's live counters (visits, visitors,
+       active visitors, countries) without the admin token. Only for sites that show them publicly.
 
     .. warning:: ``cookie_secure=False`` sends the cookies over plain http, where anyone on the path
        can read and replay them. Only for local development.
@@ -91,7 +110,9 @@ class Settings:
     geoip_db: str | None = None
     script_path: str = "/analytics/footfall.js"
     respect_gpc: bool = False
-    timezone: str = "UTC"  # IANA name: the dashboard's days and buckets when a query names no tz
+    public_stats: bool = False
+    active_window: int = 300  # seconds
+    timezone: str = "UTC"  # IANA name: "today" of the live numbers, and the dashboard's days when a query names no tz
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -170,18 +191,28 @@ class Settings:
             kwargs["geoip_db"] = raw
         if (raw := get("FOOTFALL_DATA_DIR")) is not None:
             kwargs["data_dir"] = raw
+        if (raw := get("FOOTFALL_PUBLIC_STATS")) is not None:
+            kwargs["public_stats"] = _parse_bool("FOOTFALL_PUBLIC_STATS", raw)
+        if (raw := get("FOOTFALL_ACTIVE_WINDOW")) is not None:
+            kwargs["active_window"] = _parse_seconds("FOOTFALL_ACTIVE_WINDOW", raw)
         if (raw := get("FOOTFALL_TIMEZONE")) is not None:
-            from zoneinfo import available_timezones
-
-            if raw not in available_timezones():
-                raise ConfigurationError(f"FOOTFALL_TIMEZONE={raw!r} is not an IANA time zone name such as "
-                                         "Europe/Berlin or UTC")
-            kwargs["timezone"] = raw
+            kwargs["timezone"] = _parse_zone("FOOTFALL_TIMEZONE", raw)
         return cls(**kwargs)
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with ``changes`` applied (a frozen dataclass cannot be edited in place)."""
         return replace(self, **changes)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The time zone whose calendar day is "today" in the live numbers (``FOOTFALL_TIMEZONE``).
+
+        :raises ConfigurationError: ``timezone`` is not a zone zoneinfo knows.
+        """
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigurationError(f"FOOTFALL_TIMEZONE={self.timezone!r} is not an IANA time zone") from None
 
     @property
     def signing_keys(self) -> tuple[str, ...]:

@@ -123,3 +123,26 @@ def test_embedded_data_survives_a_restart(server: dict) -> None:
     out = subprocess.run([*footfall_command(), "stats", "--json", "--start", today, "--end", today],
                          env=server["env"], capture_output=True, text=True, timeout=120, check=True)
     assert json.loads(out.stdout)["page_views"] == 1
+
+
+def test_live_streams_through_serve_get_every_visit_and_do_not_block_shutdown(server: dict) -> None:
+    """Streams spread over both workers all get a visit made through either of them; SIGTERM with
+    streams open still stops everything (open streams are closed after a few seconds)."""
+    from tests.live.streams import SSEReader
+
+    port = int(server["url"].rsplit(":", 1)[1])
+    auth = {"Authorization": f"Bearer {server['token']}"}
+    streams = [SSEReader(port, "/analytics/live?site=default", auth) for _ in range(6)]
+    assert [stream.status for stream in streams] == [200] * 6
+    before = [stream.next_event(10).message["stats"]["totalVisits"] for stream in streams]
+    assert track(requests.Session(), server["url"], "/").status_code == 200
+    for stream, count in zip(streams, before, strict=True):
+        update = stream.next_event(2.0)
+        assert update is not None, "no update within 2 s"
+        assert update.message["stats"]["totalVisits"] == count + 1
+    stats = requests.get(f"{server['url']}/api/stats", headers=auth, timeout=10).json()
+    assert stats["totalVisits"] == before[0] + 1
+    server["proc"].send_signal(signal.SIGTERM)
+    assert server["proc"].wait(30) is not None
+    for stream in streams:
+        stream.close()

@@ -19,6 +19,8 @@ from footfall.dashboard_queries import day_range, summarize
 from footfall.dashboard_queries.periods import parse_day
 from footfall.drain import backlog
 from footfall.errors import StoreUnavailable
+from footfall.live.counters import REBUILDS_KEY
+from footfall.live.rebuild import parse_rebuild_records
 from footfall.stores.redis_sessions import COUNTERS_KEY
 
 __all__ = ["blueprint", "require_admin", "state", "SITE_RE"]
@@ -110,20 +112,27 @@ def health() -> ResponseReturnValue:
          "backlog": {"length": int, "lag_seconds": float} | null,
          "events": {"written": int, "failed": int, "dropped": int,
                     "dropped_unreported": int},
-         "visitor_numbers": {"assigned": int, "failed": int, "success_rate": float | null}}
+         "visitor_numbers": {"assigned": int, "failed": int, "success_rate": float | null},
+         "live_counters": {"rebuilt_from_mongodb": {"<site>": {"at", "since", "visits", "page_views",
+                                                               "unique_visitors"}}}}
 
     ``written``, ``failed`` (set aside by the drain) and ``dropped`` (not accepted while Redis was
     down) are totals kept in Redis since its data began; ``dropped_unreported`` are this process's
     drops not yet added there (Redis still down). ``backlog`` is ``null`` when Redis is down.
     ``visitor_numbers``: new visitors numbered, and those that went on without a number (a store
     down); ``success_rate`` = assigned / (assigned + failed), ``null`` before the first.
+    ``live_counters.rebuilt_from_mongodb``: the sites whose live counters (``/api/stats``) Redis had
+    lost and that were rebuilt once from MongoDB, when, and with what (:mod:`footfall.live.rebuild`:
+    their totals then hold what the drain had written by then).
     """
     current = state()
     client = current.tracker.sessions.client
     body: dict[str, Any] = {"redis": False, "mongodb": False, "backlog": None}
     counts: dict[bytes, bytes] = {}
+    rebuilds: dict[bytes, bytes] = {}
     try:
         counts = client.hgetall(COUNTERS_KEY)
+        rebuilds = client.hgetall(REBUILDS_KEY)
         queued = backlog(client)
         body.update(redis=True, backlog={"length": queued.length, "lag_seconds": round(queued.lag_seconds, 3)})
     except RedisError:
@@ -145,4 +154,5 @@ def health() -> ResponseReturnValue:
         "failed": unnumbered,
         "success_rate": round(assigned / (assigned + unnumbered), 4) if assigned + unnumbered else None,
     }
+    body["live_counters"] = {"rebuilt_from_mongodb": parse_rebuild_records(rebuilds)}
     return jsonify(body), 200 if body["redis"] and body["mongodb"] else 503

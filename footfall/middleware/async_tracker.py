@@ -83,7 +83,7 @@ class AsyncTracker(_TrackerBase):
         """See :meth:`footfall.middleware.tracker.Tracker.queue_page_view`."""
         try:
             await self.sessions.queue(visit.session_id, self._page_view_payload(visit, facts, page_view),
-                                      visit.visitor_number)
+                                      visit.visitor_number, site=page_view["site"], now=visit.at, zone=self.zone)
         except Exception as exc:  # noqa: BLE001 - fail open
             return self._queue_failed(facts, exc)
         return True

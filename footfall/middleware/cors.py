@@ -28,12 +28,18 @@ def cors_headers(origin: str | None, allowed: Iterable[str]) -> list[tuple[str, 
     return [("Vary", "Origin")]
 
 
-def preflight_headers(origin: str | None, allowed: Iterable[str]) -> list[tuple[str, str]] | None:
-    """Headers for a preflight (``OPTIONS``) answer, or ``None`` when ``origin`` is not allowed."""
+def preflight_headers(
+    origin: str | None, allowed: Iterable[str], *, methods: str = "POST, OPTIONS", headers: str = "Content-Type"
+) -> list[tuple[str, str]] | None:
+    """Headers for a preflight (``OPTIONS``) answer, or ``None`` when ``origin`` is not allowed.
+
+    :param methods: ``Access-Control-Allow-Methods`` (the track endpoint's by default).
+    :param headers: ``Access-Control-Allow-Headers`` (``GET /api/stats`` also allows ``Authorization``).
+    """
     if not origin or origin.rstrip("/") not in allowed:
         return None
     return cors_headers(origin, allowed) + [
-        ("Access-Control-Allow-Methods", "POST, OPTIONS"),
-        ("Access-Control-Allow-Headers", "Content-Type"),
+        ("Access-Control-Allow-Methods", methods),
+        ("Access-Control-Allow-Headers", headers),
         ("Access-Control-Max-Age", str(PREFLIGHT_MAX_AGE)),
     ]

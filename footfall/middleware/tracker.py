@@ -23,7 +23,7 @@ from pymongo.database import Database
 
 from footfall.errors import StoreUnavailable
 from footfall.events import PropValue, TrackEvent
-from footfall.geo import GeoLookup, build_geo_lookup, parse_trusted_proxies
+from footfall.geo import GeoLookup, Location, build_geo_lookup, parse_trusted_proxies
 from footfall.middleware.bots import is_crawler
 from footfall.middleware.cookies import CookieCodec, new_session_id, new_visitor_id
 from footfall.middleware.core import (
@@ -152,13 +152,16 @@ class _Attempt:
     unreported: int
     unnumbered: int
     number_it: bool = True
+    location: str = ""  # "<country name>, <CC>" for the live counters, "" when unknown
 
     def call(self) -> dict[str, Any]:
         """Keyword arguments of the store's ``track``."""
+        settings = self.tracker.settings
         return {"site": self.site, "now": self.now, "payload": self.payload, "has_page_view": self.has_page_view,
                 "dropped": self.unreported, "number_new_visitor": self.number_it,
-                "visitor_ttl": self.tracker.settings.visitor_ttl, "numbers_failed": self.unnumbered,
-                "low_water": max(1, self.tracker.settings.visitor_number_block // 2)}
+                "visitor_ttl": settings.visitor_ttl, "numbers_failed": self.unnumbered,
+                "low_water": max(1, settings.visitor_number_block // 2),
+                "active_window": settings.active_window, "zone": self.tracker.zone, "location": self.location}
 
     def go_unnumbered(self) -> None:
         """No block could be reserved: call again without numbering, and count that."""
@@ -192,6 +195,7 @@ class _TrackerBase:
         self.numbers_failed = DroppedCounter()
         self._refill_retry_at = 0.0  # time.monotonic() before which no refill is tried
         self._prefetching: set[str] = set()  # sites whose next block is being reserved ahead
+        self.zone = settings.zone  # "today" of the live counters (FOOTFALL_TIMEZONE)
 
     def classify(self, facts: RequestFacts) -> RequestKind:
         """Tracked, excluded or crawler (see :func:`footfall.middleware.core.classify_request`)."""
@@ -221,8 +225,8 @@ class _TrackerBase:
                                 referrer=facts.referrer, title="", event_id=None, route=self.route(facts.path))
 
     def _payload(self, facts: RequestFacts, site: str, visitor_id: str, at: datetime,
-                 page_view: PageViewFields | None) -> str:
-        location = self.geo.locate(facts.client_ip)
+                 page_view: PageViewFields | None, location: Location | None = None) -> str:
+        location = location or self.geo.locate(facts.client_ip)
         return encode_payload(site=site, visitor_id=visitor_id, at=at, referrer=facts.referrer,
                               user_agent=facts.user_agent or "", page_view=page_view, host=facts.host,
                               country=location.country_code, city=location.city)
@@ -235,9 +239,11 @@ class _TrackerBase:
             identity, fresh_visitor_id=identity.visitor_id or new_visitor_id(),  # (a fresh one only if needed)
             fresh_session_id=new_session_id(), site=site,
         )
-        payload = self._payload(facts, site, claim.visitor_id, now, page_view)
+        location = self.geo.locate(facts.client_ip)  # the IP goes no further than this line
+        payload = self._payload(facts, site, claim.visitor_id, now, page_view, location)
         return _Attempt(self, claim, site, now, payload, page_view is not None,
-                        self.dropped.take_unreported(), self.numbers_failed.take_unreported())
+                        self.dropped.take_unreported(), self.numbers_failed.take_unreported(),
+                        location=location.label)
 
     def _may_refill(self, has_db: bool) -> bool:
         if not has_db:
@@ -336,7 +342,7 @@ class Tracker(_TrackerBase):
         """
         try:
             self.sessions.queue(visit.session_id, self._page_view_payload(visit, facts, page_view),
-                                visit.visitor_number)
+                                visit.visitor_number, site=page_view["site"], now=visit.at, zone=self.zone)
         except Exception as exc:  # noqa: BLE001 - fail open
             return self._queue_failed(facts, exc)
         return True

@@ -6,12 +6,15 @@ and the same reply parsing; only the awaiting differs.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import redis
 import redis.asyncio
 
 from footfall.errors import StoreUnavailable
+from footfall.live.counters import QUEUE_SCRIPT
 from footfall.middleware.core import SessionClaim
 from footfall.stores.redis_sessions import (
     ALLOCATOR_FIELDS,
@@ -22,6 +25,7 @@ from footfall.stores.redis_sessions import (
     allocator_has_numbers,
     allocator_key,
     parse_track_reply,
+    queue_call,
     queue_fields,
     track_call,
 )
@@ -41,6 +45,7 @@ class AsyncRedisSessionStore:
         self.session_ttl = session_ttl
         self._track = client.register_script(TRACK_SCRIPT)
         self._install_block = client.register_script(INSTALL_BLOCK_SCRIPT)
+        self._queue = client.register_script(QUEUE_SCRIPT)
 
     async def track(self, claim: SessionClaim, **call: Any) -> QueueResult:
         """Run the track script once (one round trip); ``call`` as for
@@ -69,10 +74,17 @@ class AsyncRedisSessionStore:
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis did not answer: {exc}") from exc
 
-    async def queue(self, session_id: str, payload: str, visitor_number: int | None = None) -> str:
+    async def queue(
+        self, session_id: str, payload: str, visitor_number: int | None = None, *, site: str | None = None,
+        now: datetime | None = None, zone: ZoneInfo | None = None,
+    ) -> str:
         """See :meth:`~footfall.stores.redis_sessions.RedisSessionStore.queue`."""
         try:
-            entry = await self.client.xadd(STREAM_KEY, queue_fields(session_id, payload, visitor_number))
+            if site is None or now is None:
+                entry = await self.client.xadd(STREAM_KEY, queue_fields(session_id, payload, visitor_number))
+            else:
+                call = queue_call(session_id, payload, visitor_number, site=site, now=now, zone=zone)
+                entry = await self._queue(keys=call.keys, args=call.args)
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis did not answer: {exc}") from exc
         return entry.decode() if isinstance(entry, bytes) else str(entry)

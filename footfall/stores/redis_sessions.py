@@ -10,10 +10,13 @@
   reserved in MongoDB (:mod:`footfall.stores.visitor_numbers`); ``footfall:vn:<site>:<visitor id>``
   caches a visitor's number for the life of the visitor cookie.
 
+- ``footfall:live:<site>…``: the site's live counters (:mod:`footfall.live.counters`).
+
 One Lua script per request (anchors: Snowplow's collector → stream → loader, Plausible's write
 buffer) confirms the claimed session (present and owned by the visitor) and slides it, or starts
-the fresh one; appends the entry to record, if any; and adds the process's count of events it could
-not accept while Redis was down. Atomic, and one round trip (EVALSHA).
+the fresh one; appends the entry to record, if any; adds the process's count of events it could
+not accept while Redis was down; and keeps the site's live counters, announcing a change on the
+site's pub/sub channel. Atomic, and one round trip (EVALSHA).
 """
 
 from __future__ import annotations
@@ -22,10 +25,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import redis
 
 from footfall.errors import StoreUnavailable
+from footfall.live.counters import (
+    NOTICE_GATE_MS,
+    QUEUE_SCRIPT,
+    TRACK_FRAGMENT,
+    channel,
+    live_keys,
+    local_day,
+    track_keys_and_args,
+)
 from footfall.middleware.core import SessionClaim
 
 __all__ = [
@@ -42,6 +55,7 @@ __all__ = [
     "parse_track_reply",
     "allocator_has_numbers",
     "queue_fields",
+    "queue_call",
     "TRACK_SCRIPT",
     "INSTALL_BLOCK_SCRIPT",
     "ALLOCATOR_FIELDS",
@@ -59,6 +73,9 @@ COUNTERS_KEY = KEY_PREFIX + "counters"
 #       could be reserved), [11] the number its cookie carries for this site or '', [12] visitor TTL in
 #       ms, [13] numbering failures to add to the counters, [14] '1' for a new visitor (nothing cached),
 #       [15] the low-water mark: with fewer numbers left than this and no block pending, say so
+# KEYS 7-14 and ARGV 16-23: the site's live counters (footfall.live.counters.TRACK_FRAGMENT, which
+# runs last, before the reply: the visit, page view, visitor new on the site, active set, day,
+# country, and a PUBLISH of the change).
 # Returns {1 when the claimed session was active else 0, the stream entry id or '', the visitor's
 # number or '', 1 when the caller should reserve the next block now (in the background) else 0},
 # or {-1, '', '', 0} with nothing done when the visitor needs a number and the
@@ -70,6 +87,7 @@ local num = ARGV[11]
 if num == '' and ARGV[14] == '0' then
   num = redis.call('GET', KEYS[5]) or ''
 end
+local known = num ~= ''
 local assigned = 0
 local low = 0
 if num == '' and ARGV[10] == '1' then
@@ -124,6 +142,7 @@ local entry = ''
 if active == 0 or ARGV[6] == '1' then
   entry = redis.call('XADD', KEYS[3], '*', 'e', ARGV[5], 'sid', sid, 'new', tostring(1 - active), 'vn', num)
 end
+""" + TRACK_FRAGMENT + """
 return {active, entry, num, low}
 """
 
@@ -210,6 +229,9 @@ def track_call(
     visitor_ttl: int = 365 * 24 * 3600,
     numbers_failed: int = 0,
     low_water: int = 50,
+    active_window: int = 300,
+    zone: ZoneInfo | None = None,
+    location: str = "",
 ) -> TrackCall:
     """Build the track script's call: decide the session, number the visitor, queue what to record.
 
@@ -226,16 +248,22 @@ def track_call(
     :param numbers_failed: numbering failures of this process to add to the counters.
     :param low_water: with fewer numbers than this left in the block and none pending, the reply
         asks for the next block (half of ``FOOTFALL_VISITOR_NUMBER_BLOCK``).
+    :param active_window: seconds after its last request a session stops counting as an active
+        visitor (``FOOTFALL_ACTIVE_WINDOW``).
+    :param zone: the time zone of the live counters' "today" (``FOOTFALL_TIMEZONE``; UTC when ``None``).
+    :param location: ``"<country name>, <CC>"`` of the request, ``""`` when unknown.
     """
     claimed = claim.claimed_session_id or ""
     known = "" if claim.known_number is None else str(claim.known_number)
+    live_keys_, live_args = track_keys_and_args(site, claim.visitor_id, now, window=active_window,
+                                                zone=zone or ZoneInfo("UTC"), location=location)
     return TrackCall(
         keys=[session_key(claimed) if claimed else "", session_key(claim.fresh_session_id), STREAM_KEY,
-              COUNTERS_KEY, number_key(site, claim.visitor_id), allocator_key(site)],
+              COUNTERS_KEY, number_key(site, claim.visitor_id), allocator_key(site), *live_keys_],
         args=[claim.visitor_id, int(now.timestamp() * 1000), session_ttl * 1000, site, payload,
               "1" if has_page_view else "0", dropped, claimed, claim.fresh_session_id,
               "1" if number_new_visitor else "0", known, visitor_ttl * 1000, numbers_failed,
-              "1" if claim.is_new_visitor else "0", low_water],
+              "1" if claim.is_new_visitor else "0", low_water, *live_args],
     )
 
 
@@ -267,6 +295,22 @@ def queue_fields(session_id: str, payload: str, visitor_number: int | None) -> d
     return {"e": payload, "sid": session_id, "new": "0", "vn": "" if visitor_number is None else str(visitor_number)}
 
 
+def queue_call(
+    session_id: str, payload: str, visitor_number: int | None, *, site: str, now: datetime, zone: ZoneInfo | None = None
+) -> TrackCall:
+    """The call of :data:`~footfall.live.counters.QUEUE_SCRIPT`: queue a page view of an
+    already-started session and count it into ``site``'s live counters, in one round trip.
+
+    :param now: the page view's instant (aware UTC datetime).
+    :param zone: the time zone of "today" (UTC when ``None``).
+    """
+    day = local_day(now, zone or ZoneInfo("UTC"))
+    keys = live_keys(site, day)
+    return TrackCall(keys=[STREAM_KEY, keys.totals, keys.notice],
+                     args=[payload, session_id, "" if visitor_number is None else str(visitor_number),
+                           int(now.timestamp() * 1000), day.isoformat(), channel(site), NOTICE_GATE_MS])
+
+
 class RedisSessionStore:
     """Confirms, slides and starts active sessions, numbers visitors and queues events, in Redis.
 
@@ -282,6 +326,7 @@ class RedisSessionStore:
         self.session_ttl = session_ttl
         self._track = client.register_script(TRACK_SCRIPT)
         self._install_block = client.register_script(INSTALL_BLOCK_SCRIPT)
+        self._queue = client.register_script(QUEUE_SCRIPT)
 
     def track(self, claim: SessionClaim, **call: Any) -> QueueResult:
         """Run the track script once (one round trip); ``call`` as for :func:`track_call`.
@@ -317,15 +362,22 @@ class RedisSessionStore:
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis did not answer: {exc}") from exc
 
-    def queue(self, session_id: str, payload: str, visitor_number: int | None = None) -> str:
-        """Append an event of a known, already-started session (a second round trip: used only for
-        server-rendered page views, known after the app answered).
+    def queue(
+        self, session_id: str, payload: str, visitor_number: int | None = None, *, site: str | None = None,
+        now: datetime | None = None, zone: ZoneInfo | None = None,
+    ) -> str:
+        """Append a page view of a known, already-started session (a second round trip: used only for
+        server-rendered page views, known after the app answered). With ``site`` and ``now``, the
+        same round trip counts it into the site's live counters (:func:`queue_call`).
 
         :return: the stream entry id.
         :raises StoreUnavailable: Redis did not answer.
         """
         try:
-            return _text(self.client.xadd(STREAM_KEY, queue_fields(session_id, payload, visitor_number)))
+            if site is None or now is None:
+                return _text(self.client.xadd(STREAM_KEY, queue_fields(session_id, payload, visitor_number)))
+            call = queue_call(session_id, payload, visitor_number, site=site, now=now, zone=zone)
+            return _text(self._queue(keys=call.keys, args=call.args))
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis did not answer: {exc}") from exc
 

@@ -70,7 +70,7 @@ def test_forwarded_for_ignored_without_trusted_proxies(site, mongo_db, drain):
 
 
 @pytest.mark.parametrize("xff", [GB_IP, f"{US_IP}, {GB_IP}"], ids=["one hop", "spoofed left entry"])
-def test_country_behind_a_trusted_proxy(make_site, mongo_db, drain, xff):
+def test_country_behind_a_trusted_proxy(make_site, mongo_db, drain, redis_client, xff):
     site = make_site(trusted_proxies=("127.0.0.1",))
     site.client.get("/", headers={"X-Forwarded-For": xff})
     site.track({"eventType": "page_view", "path": "/page/x"}, headers={"X-Forwarded-For": xff})
@@ -81,3 +81,6 @@ def test_country_behind_a_trusted_proxy(make_site, mongo_db, drain, xff):
     assert view["country"] == "GB"
     text = stored_text(mongo_db)
     assert GB_IP not in text and US_IP not in text and "127.0.0.1" not in text
+    # the live numbers count the visit under its country (one visit: the track call continued it)
+    assert redis_client.hgetall("footfall:live:default:countries") == {b"GB": b"1"}
+    assert redis_client.hget("footfall:live:country-names", "GB") == b"United Kingdom"
