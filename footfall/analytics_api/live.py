@@ -25,12 +25,13 @@ from flask.typing import ResponseReturnValue
 from footfall.analytics_api.routes import SITE_RE, require_admin, state
 from footfall.errors import InvalidEvent, StoreUnavailable
 from footfall.events import MAX_BODY_BYTES
+from footfall.geo import client_ip
 from footfall.live.counters import build_stats
 from footfall.live.register import page_of_referer, parse_register_body
 from footfall.live.store import LiveStore
 from footfall.middleware.cors import cors_headers, preflight_headers
 from footfall.middleware.track_endpoint import IGNORED_CRAWLER
-from footfall.middleware.tracker import RequestFacts, page_view_fields
+from footfall.middleware.tracker import RequestFacts, host_of, page_view_fields
 
 __all__ = ["live_blueprint", "LiveState", "LIVE_EXTENSION_KEY", "stats_denial"]
 
@@ -181,7 +182,10 @@ def register_visitor() -> ResponseReturnValue:
         return _json({"success": False, "ignored": IGNORED_CRAWLER["reason"], "stats": _stats_or_none(site, now)},
                      200, cors)
     path = page_of_referer(request.headers.get("Referer"))
-    facts = RequestFacts("POST", path, "", user_agent, request.headers.get("Cookie"), body.referrer)
+    facts = RequestFacts("POST", path, "", user_agent, request.headers.get("Cookie"), body.referrer,
+                         host=host_of(request.headers.get("Host"), request.headers.get("Origin")),
+                         client_ip=client_ip(request.remote_addr, request.headers.get("X-Forwarded-For"),
+                                             tracker.trusted_proxies))
     view = page_view_fields(site=site, path=path, query="", referrer=body.referrer, title="", event_id=None)
     visit = tracker.resolve(facts, site=site, now=now, page_view=view)
     request.environ["footfall.visit"] = visit

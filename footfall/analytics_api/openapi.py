@@ -175,3 +175,49 @@ OPENAPI["components"]["schemas"]["Health"] = {
 def openapi() -> ResponseReturnValue:
     """The OpenAPI document (public: it describes, it does not reveal data)."""
     return jsonify(OPENAPI)
+
+
+# The live numbers (footfall.analytics_api.live, footfall.live): the seed's camelCase shape.
+LIVE_STATS = {"type": "object", "required": [
+    "totalVisits", "todayVisits", "uniqueVisitors", "todayUniqueVisitors", "activeUsers", "pageViews", "locations",
+    "lastUpdated"], "properties": {
+    **{k: INTEGER for k in ("totalVisits", "todayVisits", "uniqueVisitors", "todayUniqueVisitors", "activeUsers",
+                            "pageViews")},
+    "locations": {"type": "object", "description": 'keys "<country name>, <CC>"', "additionalProperties": {
+        "type": "object", "required": ["count"], "properties": {"count": INTEGER}}},
+    "lastUpdated": {"type": "string", "format": "date-time"}}}
+LIVE_SITE = _query("site", {"type": "string", "pattern": SITE_RE.pattern}, "the site (default FOOTFALL_DEFAULT_SITE)")
+LIVE_READ = {"description": "public when FOOTFALL_PUBLIC_STATS=true, else the admin token (bearer or dashboard cookie)",
+             "security": [{"adminToken": []}, {}]}
+STREAM_ONLY_UNDER_ASGI = _json({"$ref": "#/components/schemas/Error"},
+                               "served by a plain WSGI server: the streams need footfall's ASGI app (footfall serve)")
+OPENAPI["paths"].update({
+    "/api/stats": {"get": {"summary": "A site's live numbers, from counters (O(1) in stored sessions)",
+                           "tags": ["live"], **LIVE_READ, "parameters": [LIVE_SITE],
+                           "responses": {"200": _json(LIVE_STATS), **_errors(400, 401, 403, 503)}}},
+    "/api/visitor/register": {"post": {
+        "summary": "Record a visit's page view like /analytics/track and answer the live numbers", "tags": ["live"],
+        "security": [{}], "parameters": [LIVE_SITE],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["timestamp"], "properties": {
+                "visitorId": {"type": "string"}, "timestamp": {"type": "number", "minimum": 0},
+                "userAgent": {"type": "string"}, "referrer": {"type": "string"}}}}}},
+        "responses": {"200": _json({"type": "object", "required": ["success", "stats"], "properties": {
+            "success": {"type": "boolean"}, "ignored": {"type": "string"},
+            "stats": {**LIVE_STATS, "nullable": True}}}),
+            "413": _json({"$ref": "#/components/schemas/Error"}, "a body over 16 KiB"),
+            **_errors(400, 503)}}},
+    "/analytics/live": {"get": {
+        "summary": "Server-Sent Events: `visitor_update` events, data {type, stats}, at most one a second per site, "
+                   "with `id:` lines (resume with Last-Event-ID) and a heartbeat comment every 15 s",
+        "tags": ["live"], **LIVE_READ, "parameters": [LIVE_SITE],
+        "responses": {"200": {"description": "the event stream", "content": {"text/event-stream": {
+            "schema": {"type": "string"}}}}, "501": STREAM_ONLY_UNDER_ASGI, **_errors(400, 401, 403)}}},
+    "/analytics/ws": {"get": {
+        "summary": "WebSocket: the same {type: visitor_update, stats} messages as /analytics/live",
+        "tags": ["live"], **LIVE_READ, "parameters": [LIVE_SITE],
+        "responses": {"101": {"description": "switching to the WebSocket protocol"},
+                      "501": STREAM_ONLY_UNDER_ASGI, **_errors(400, 401, 403)}}},
+})
+STREAMS = ("GET /analytics/live", "GET /analytics/ws")
+"""Operations a WSGI test client cannot exercise (they answer 501 outside the ASGI app)."""

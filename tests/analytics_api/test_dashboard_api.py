@@ -188,7 +188,7 @@ def test_openapi_is_public_and_describes_every_route(app) -> None:
     # tracker demo) are not an API
     html_pages = ("analytics_page.", "analytics_demo.")
     routes = {rule.rule for rule in app.url_map.iter_rules()
-              if rule.rule.startswith("/analytics/") and not rule.endpoint.startswith(html_pages)}
+              if rule.rule.startswith(("/analytics/", "/api/")) and not rule.endpoint.startswith(html_pages)}
     assert routes == set(spec["paths"])
     assert spec["components"]["securitySchemes"]["adminToken"] == {"type": "http", "scheme": "bearer",
                                                                    "description": "FOOTFALL_ADMIN_TOKEN"}
