@@ -30,6 +30,7 @@ __all__ = [
     "check_props",
     "check_unicode",
     "parse_track_body",
+    "json_object_body",
     "split_page_url",
 ]
 
@@ -252,6 +253,25 @@ def _json_type(value: object) -> str:
     return {bool: "boolean", type(None): "null", list: "array", dict: "object"}.get(type(value), type(value).__name__)
 
 
+def json_object_body(raw: bytes) -> dict[str, Any]:
+    """A request body that must be one JSON object of at most 16 KiB (the track and register
+    endpoints' bodies), with no unpaired surrogate anywhere in it (it could not be stored).
+
+    :raises InvalidEvent: 413 for a body over 16 KiB, else 400: malformed JSON, not an object, or a
+        string holding an unpaired surrogate (the message says which).
+    """
+    if len(raw) > MAX_BODY_BYTES:
+        raise InvalidEvent(f"body is {len(raw)} bytes; at most {MAX_BODY_BYTES} are accepted", status=413)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidEvent(f"body must be a JSON object, got {type(body).__name__}")
+    check_unicode(body, "body")
+    return body
+
+
 def parse_track_body(raw: bytes, *, default_site: str) -> TrackEvent:
     """Validate a ``POST /analytics/track`` body.
 
@@ -274,15 +294,7 @@ def parse_track_body(raw: bytes, *, default_site: str) -> TrackEvent:
         custom event ``name`` or ``props`` (naming the key), missing or non-string ``path``, an
         over-long field, a malformed ``site`` or ``event_id``.
     """
-    if len(raw) > MAX_BODY_BYTES:
-        raise InvalidEvent(f"body is {len(raw)} bytes; at most {MAX_BODY_BYTES} are accepted", status=413)
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidEvent(f"body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise InvalidEvent(f"body must be a JSON object, got {type(body).__name__}")
-    check_unicode(body, "body")
+    body = json_object_body(raw)
 
     event_type = body.get("eventType", body.get("event_type"))
     if event_type is None:

@@ -19,14 +19,13 @@ that sent the register (browsers send only its origin to another origin, by the 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from footfall.errors import InvalidEvent
-from footfall.events import MAX_BODY_BYTES, MAX_PATH_CHARS, MAX_REFERRER_CHARS
+from footfall.events import MAX_PATH_CHARS, MAX_REFERRER_CHARS, json_object_body
 
 __all__ = ["RegisterBody", "parse_register_body", "page_of_referer", "DIRECT"]
 
@@ -74,14 +73,7 @@ def parse_register_body(raw: bytes) -> RegisterBody:
         or not a finite non-negative number (UNIX ms), ``userAgent`` or ``referrer`` not a string or
         over-long. Unknown keys are ignored.
     """
-    if len(raw) > MAX_BODY_BYTES:
-        raise InvalidEvent(f"body is {len(raw)} bytes; at most {MAX_BODY_BYTES} are accepted", status=413)
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidEvent(f"body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise InvalidEvent(f"body must be a JSON object, got {type(body).__name__}")
+    body = json_object_body(raw)
     visitor_id = _string(body, "visitorId", MAX_VISITOR_ID_CHARS, required=True)
     timestamp = body.get("timestamp")
     if timestamp is None:
