@@ -5,7 +5,8 @@ The page is a server-rendered shell (``templates/dashboard/``) plus static JavaS
 ``/analytics/api/`` with the login cookie of :mod:`footfall.analytics_api.dashboard_auth`. The admin
 token is typed once into a form posted to ``/analytics/dashboard/login``; it never appears in a URL.
 Every response here carries a strict Content-Security-Policy (scripts, styles and requests from this
-origin only, no inline code).
+origin only, no inline code; ``connect-src 'self'`` covers the page's ``fetch`` calls and its
+``EventSource``).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from __future__ import annotations
 import hmac
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from footfall.analytics_api import dashboard_auth
+from footfall.analytics_api.live import DASHBOARD_STATS_PATH, LIVE_STREAMS_CONFIG
 from footfall.analytics_api.routes import state
 
 __all__ = ["dashboard_blueprint", "CARDS", "CONTENT_SECURITY_POLICY"]
@@ -27,6 +29,7 @@ dashboard_blueprint = Blueprint(
 )
 
 API_PATH = "/analytics/api"  # the JSON API the page reads
+LIVE_STREAM_PATH = "/analytics/live"  # the Server-Sent Events stream of footfall's ASGI app
 
 # OWASP's strict policy: nothing inline, nothing from another origin, no framing, forms post here.
 CONTENT_SECURITY_POLICY = (
@@ -98,12 +101,19 @@ def page() -> ResponseReturnValue:
     The page's state (site, period, start, end, compare, filters, metric) lives in the query string,
     so a view can be shared as a link; the script reads it. Days are those of ``FOOTFALL_TIMEZONE``
     (not the viewer's zone), so everyone who opens a link sees the same numbers.
+
+    The header's live strip reads ``/analytics/live/stats`` and, when the app runs inside footfall's
+    ASGI app (``footfall serve``), follows the Server-Sent Events stream ``/analytics/live``; under a
+    plain WSGI server, which answers the stream 501, the page polls instead of opening it.
     """
     settings = state().settings
     if not dashboard_auth.is_valid(settings, request.cookies.get(dashboard_auth.COOKIE_NAME)):
         return _login_form(None, 200)
-    return render_template("dashboard/page.html", cards=CARDS, api_base=request.script_root + API_PATH,
-                           timezone=settings.timezone)
+    root = request.script_root
+    # the live strip (static/live.js): stats at the dashboard's path; a stream only where one is served
+    live_stream = root + LIVE_STREAM_PATH if current_app.config.get(LIVE_STREAMS_CONFIG) else ""
+    return render_template("dashboard/page.html", cards=CARDS, api_base=root + API_PATH,
+                           timezone=settings.timezone, live_stats=root + DASHBOARD_STATS_PATH, live_stream=live_stream)
 
 
 @dashboard_blueprint.post("/login")

@@ -33,9 +33,16 @@ from footfall.middleware.cors import cors_headers, preflight_headers
 from footfall.middleware.track_endpoint import IGNORED_CRAWLER
 from footfall.middleware.tracker import RequestFacts, host_of, page_view_fields
 
-__all__ = ["live_blueprint", "LiveState", "LIVE_EXTENSION_KEY", "stats_denial"]
+__all__ = ["live_blueprint", "LiveState", "LIVE_EXTENSION_KEY", "stats_denial", "DASHBOARD_STATS_PATH",
+           "LIVE_STREAMS_CONFIG"]
 
 LIVE_EXTENSION_KEY = "footfall.live"
+# /api/stats where the dashboard's login cookie reaches it; not under /analytics/api/, whose endpoints
+# refuse an empty or unknown parameter where /api/stats takes an empty site as the default one
+DASHBOARD_STATS_PATH = "/analytics/live/stats"
+# Flask config key, True when the app runs inside footfall's ASGI app (footfall.live.app), which serves
+# the streams; the dashboard page then opens one, else it polls (the Flask app alone answers them 501).
+LIVE_STREAMS_CONFIG = "FOOTFALL_LIVE_STREAMS"
 
 live_blueprint = Blueprint("analytics_live", __name__)
 
@@ -113,6 +120,7 @@ def _preflight(methods: str, allow_headers: str) -> Response:
 
 
 @live_blueprint.route("/api/stats", methods=["GET", "OPTIONS"])
+@live_blueprint.route(DASHBOARD_STATS_PATH, methods=["GET", "OPTIONS"])
 def api_stats() -> ResponseReturnValue:
     """A site's live numbers::
 
@@ -121,6 +129,10 @@ def api_stats() -> ResponseReturnValue:
 
     (see :func:`~footfall.live.counters.build_stats`). Query: ``site`` (default
     ``FOOTFALL_DEFAULT_SITE``). CORS for ``FOOTFALL_CORS_ORIGINS``, credentials included.
+
+    Also answered at :data:`DASHBOARD_STATS_PATH` (``/analytics/live/stats``), the same endpoint under
+    ``/analytics``: the dashboard's login cookie has ``Path=/analytics`` (RFC 6265 §5.4: a browser
+    sends it only to paths under that), so ``/api/stats`` never receives it from the dashboard page.
 
     :raise 400: a malformed ``site``.
     :raise 401/403: not public and no admin credentials (see :func:`stats_denial`).

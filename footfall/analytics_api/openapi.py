@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
+from footfall.analytics_api.live import DASHBOARD_STATS_PATH
 from footfall.analytics_api.routes import SITE_RE
 from footfall.dashboard_queries.filters import DIMENSIONS
 from footfall.dashboard_queries.summary import METRICS
@@ -191,10 +192,14 @@ LIVE_READ: dict[str, Any] = {"description": "public when FOOTFALL_PUBLIC_STATS=t
              "security": [{"adminToken": []}, {}]}
 STREAM_ONLY_UNDER_ASGI = _json({"$ref": "#/components/schemas/Error"},
                                "served by a plain WSGI server: the streams need footfall's ASGI app (footfall serve)")
-OPENAPI["paths"].update({
+LIVE_PATHS: dict[str, dict[str, dict[str, Any]]] = {  # typed: mypy checks each operation as dict[str, Any]
     "/api/stats": {"get": {"summary": "A site's live numbers, from counters (O(1) in stored sessions)",
                            "tags": ["live"], **LIVE_READ, "parameters": [LIVE_SITE],
                            "responses": {"200": _json(LIVE_STATS), **_errors(400, 401, 403, 503)}}},
+    # the same endpoint where the dashboard's login cookie (Path=/analytics) reaches it
+    DASHBOARD_STATS_PATH: {"get": {"summary": "GET /api/stats, under /analytics for the dashboard's login cookie",
+                                   "tags": ["live"], **LIVE_READ, "parameters": [LIVE_SITE],
+                                   "responses": {"200": _json(LIVE_STATS), **_errors(400, 401, 403, 503)}}},
     "/api/visitor/register": {"post": {
         "summary": "Record a visit's page view like /analytics/track and answer the live numbers", "tags": ["live"],
         "security": [{}], "parameters": [LIVE_SITE],
@@ -218,6 +223,7 @@ OPENAPI["paths"].update({
         "tags": ["live"], **LIVE_READ, "parameters": [LIVE_SITE],
         "responses": {"101": {"description": "switching to the WebSocket protocol"},
                       "501": STREAM_ONLY_UNDER_ASGI, **_errors(400, 401, 403)}}},
-})
+}
+OPENAPI["paths"].update(LIVE_PATHS)
 STREAMS = ("GET /analytics/live", "GET /analytics/ws")
 """Operations a WSGI test client cannot exercise (they answer 501 outside the ASGI app)."""

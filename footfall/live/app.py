@@ -44,7 +44,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from footfall.analytics_api.app import create_app, untracked_api
-from footfall.analytics_api.live import stats_denial
+from footfall.analytics_api.live import LIVE_STREAMS_CONFIG, stats_denial
 from footfall.analytics_api.routes import SITE_RE
 from footfall.errors import StoreUnavailable
 from footfall.live.hub import HubClosed, LiveHub
@@ -237,6 +237,7 @@ def create_asgi_app(
 
     settings = untracked_api(settings or Settings.from_env())
     flask_app = create_app(settings, clock=clock, track_requests=False)
+    flask_app.config[LIVE_STREAMS_CONFIG] = True  # the dashboard page opens /analytics/live (not polling)
     db = async_mongo_database(settings) if settings.mongodb_uri else None
     store = AsyncLiveStore(async_live_redis_client(settings), db, settings, clock)
     pubsub_client = redis.asyncio.Redis.from_url(settings.redis_url or "", socket_connect_timeout=2.0,

@@ -112,6 +112,35 @@ def test_the_cookie_grants_the_read_api_and_the_page(app) -> None:
     assert re.search(r"<script\b[^>]*>\s*[^<\s]", html) is None  # empty script bodies
 
 
+def test_the_cookie_reaches_the_live_stats_under_analytics_only(app) -> None:
+    """The cookie's ``Path=/analytics`` keeps it from ``/api/stats`` (RFC 6265 §5.4), so the page's
+    live strip reads the same numbers at ``/analytics/live/stats``."""
+    client = app.test_client()
+    assert log_in(client).status_code == 303
+    assert client.get("/api/stats").status_code == 401  # the browser does not send the cookie there
+    dashboard = client.get("/analytics/live/stats?site=shop.example")
+    assert dashboard.status_code == 200
+    bearer = app.test_client().get("/api/stats?site=shop.example", headers={"Authorization": f"Bearer {TOKEN}"})
+    # the same counters (lastUpdated, with no change yet, is the time of the read)
+    assert {**dashboard.get_json(), "lastUpdated": None} == {**bearer.get_json(), "lastUpdated": None}
+    assert app.test_client().get("/analytics/live/stats").status_code == 401  # and not without it
+    html = client.get(PAGE).get_data(as_text=True)
+    # the Flask app alone (a WSGI server) serves no stream: the page polls instead of opening one
+    assert 'data-live-stats="/analytics/live/stats"' in html and 'data-live-stream=""' in html
+
+
+def test_the_page_opens_the_stream_inside_the_asgi_app(settings: Settings) -> None:
+    from starlette.testclient import TestClient
+
+    from footfall.live.app import create_asgi_app
+
+    with TestClient(create_asgi_app(settings), base_url="http://127.0.0.1", follow_redirects=False) as client:
+        assert log_in(client).status_code == 303
+        page = client.get(PAGE)
+        assert 'data-live-stream="/analytics/live"' in page.text
+        assert "connect-src 'self'" in page.headers["Content-Security-Policy"]  # EventSource is a connection
+
+
 def test_a_bearer_header_still_decides_when_sent(app) -> None:
     client = app.test_client()
     log_in(client)

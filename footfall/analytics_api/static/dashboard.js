@@ -4,6 +4,7 @@
  * so a view is shared by copying the link. Everything shown is built with DOM calls and
  * textContent (no HTML strings), and the page runs under a Content-Security-Policy without inline
  * code. `body[data-state]` is "loading", "ready" or "error" once every request of a load settled.
+ * The header's live strip is live.js; each load tells it the site with a `footfall:site` event.
  */
 "use strict";
 
@@ -311,6 +312,8 @@
     const mine = ++generation;
     document.body.dataset.state = "loading";
     $("#error").hidden = true;
+    // live.js follows the site shown (a repeat of the same site is ignored there)
+    document.dispatchEvent(new CustomEvent("footfall:site", { detail: { site: state.site } }));
     const range = currentRange();
     renderControls(range);
     renderFilters();
