@@ -188,8 +188,9 @@ LIVE_STATS = {"type": "object", "required": [
         "type": "object", "required": ["count"], "properties": {"count": INTEGER}}},
     "lastUpdated": {"type": "string", "format": "date-time"}}}
 LIVE_SITE = _query("site", {"type": "string", "pattern": SITE_RE.pattern}, "the site (default FOOTFALL_DEFAULT_SITE)")
-LIVE_READ: dict[str, Any] = {"description": "public when FOOTFALL_PUBLIC_STATS=true, else the admin token (bearer or dashboard cookie)",
-             "security": [{"adminToken": []}, {}]}
+LIVE_READ: dict[str, Any] = {
+    "description": "public when FOOTFALL_PUBLIC_STATS=true, else the admin token (bearer or dashboard cookie)",
+    "security": [{"adminToken": []}, {}]}
 STREAM_ONLY_UNDER_ASGI = _json({"$ref": "#/components/schemas/Error"},
                                "served by a plain WSGI server: the streams need footfall's ASGI app (footfall serve)")
 LIVE_PATHS: dict[str, dict[str, dict[str, Any]]] = {  # typed: mypy checks each operation as dict[str, Any]
