@@ -9,7 +9,6 @@ JSON API answers for the same query. Screenshots go to tests/artifacts/ (git-ign
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,25 +17,18 @@ from typing import Any
 
 import pytest
 import requests
+from playwright.sync_api import Browser, Page, expect
 from pymongo.database import Database
 from werkzeug.serving import make_server
 
 from footfall.analytics_api import create_app
 from footfall.settings import Settings
+from tests.analytics_api.browser import artifacts_dir, launch_browser  # skips without Chromium
 
-CHROMIUM = os.environ.get("FOOTFALL_TEST_CHROMIUM", "/usr/bin/chromium")
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium)", allow_module_level=True)
-
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 TOKEN = "test-admin-token"
 SITE = "shop.example"
 RANGE = {"start": "2026-01-01", "end": "2026-01-31"}
 VIEW = f"/analytics/dashboard?site={SITE}&period=custom&start=2026-01-01&end=2026-01-31"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 FIGURES = ["total_visits", "unique_visitors", "page_views", "views_per_visit", "bounce_rate", "visit_duration",
            "new_visits", "returning_visits"]
 COUNTS = ["total_visits", "unique_visitors", "page_views", "new_visits", "returning_visits"]
@@ -143,16 +135,12 @@ def server(settings: Settings, mongo_db: Database) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    yield from launch_browser()
 
 
 @pytest.fixture
 def artifacts() -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS
+    return artifacts_dir()
 
 
 def api(base: str, path: str, **params: str) -> Any:

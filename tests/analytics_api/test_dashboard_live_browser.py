@@ -12,7 +12,6 @@ clock runs those 10 s). Screenshots go to tests/artifacts/ (git-ignored).
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -23,25 +22,18 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
 from werkzeug.serving import make_server
 
 from footfall.analytics_api import create_app
 from footfall.live.app import create_asgi_app
 from footfall.settings import Settings
+from tests.analytics_api.browser import artifacts_dir, launch_browser  # skips without Chromium
 from tests.live.streams import ThreadedServer
 
-CHROMIUM = os.environ.get("FOOTFALL_TEST_CHROMIUM", "/usr/bin/chromium")
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium)", allow_module_level=True)
-
-from playwright.sync_api import Browser, BrowserContext, Page, Request, expect, sync_playwright  # noqa: E402
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 TOKEN = "test-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SITE, OTHER = "shop.example", "blog.example"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 # A visitor's desktop Chrome (HeadlessChrome, the test browser's own, is filtered as a crawler).
 DESKTOP_CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
                   "Chrome/131.0.0.0 Safari/537.36")
@@ -51,16 +43,12 @@ FIGURES = {"active": "live-active", "total": "live-total", "today": "live-today"
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    yield from launch_browser()
 
 
 @pytest.fixture
 def artifacts() -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS
+    return artifacts_dir()
 
 
 @pytest.fixture

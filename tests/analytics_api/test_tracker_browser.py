@@ -14,11 +14,10 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 from pymongo.database import Database
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -27,17 +26,12 @@ from footfall.analytics_api import create_app
 from footfall.analytics_api.demo import DEMO_SITE
 from footfall.middleware.script import baked_script
 from footfall.settings import Settings
+from tests.analytics_api.browser import launch_browser  # skips without Chromium
 from tests.support import wait_until
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 TRACK_PATH = "/analytics/track"
 DEMO = "/analytics/demo"
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason=f"no Chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)")
 
 
 # Fixtures and helpers ------------------------------------------------------------------------------
@@ -46,10 +40,7 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """One headless Chromium for the module (each test opens its own profile)."""
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+    yield from launch_browser()
 
 
 @pytest.fixture
