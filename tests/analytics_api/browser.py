@@ -1,9 +1,9 @@
 """What the browser tests share: Debian's Chromium driven by Playwright for Python (never a
 downloaded browser), the flags it needs on these machines, and where screenshots go.
 
-Import this module first in a browser test: it skips the whole module, with the reason, when there
+Browser test modules set ``pytestmark = needs_chromium``: skipped, with the reason, when there
 is no Chromium (``.ci/run`` installs Debian's ``chromium``; ``FOOTFALL_TEST_CHROMIUM`` points
-elsewhere), before Playwright is imported.
+elsewhere).
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 CHROMIUM = os.environ.get("FOOTFALL_TEST_CHROMIUM", "/usr/bin/chromium")
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium)", allow_module_level=True)
-
-from playwright.sync_api import Browser, sync_playwright  # noqa: E402
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                    reason=f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium)")
+"""Set ``pytestmark = needs_chromium`` in a browser test module."""
 
 # Without the background-networking flags Chromium keeps calling Google's hosts, which this
 # machine's closed network refuses; --no-sandbox because CI runs as root.

@@ -23,7 +23,9 @@ from werkzeug.serving import make_server
 
 from footfall.analytics_api import create_app
 from footfall.settings import Settings
-from tests.analytics_api.browser import artifacts_dir, launch_browser  # skips without Chromium
+from tests.analytics_api.browser import artifacts_dir, launch_browser, needs_chromium
+
+pytestmark = needs_chromium
 
 TOKEN = "test-admin-token"
 SITE = "shop.example"

@@ -28,8 +28,10 @@ from werkzeug.serving import make_server
 from footfall.analytics_api import create_app
 from footfall.live.app import create_asgi_app
 from footfall.settings import Settings
-from tests.analytics_api.browser import artifacts_dir, launch_browser  # skips without Chromium
+from tests.analytics_api.browser import artifacts_dir, launch_browser, needs_chromium
 from tests.live.streams import ThreadedServer
+
+pytestmark = needs_chromium
 
 TOKEN = "test-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -26,8 +26,10 @@ from footfall.analytics_api import create_app
 from footfall.analytics_api.demo import DEMO_SITE
 from footfall.middleware.script import baked_script
 from footfall.settings import Settings
-from tests.analytics_api.browser import launch_browser  # skips without Chromium
+from tests.analytics_api.browser import launch_browser, needs_chromium
 from tests.support import wait_until
+
+pytestmark = needs_chromium
 
 TRACK_PATH = "/analytics/track"
 DEMO = "/analytics/demo"
