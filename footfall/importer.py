@@ -64,6 +64,7 @@ from footfall.stores.documents import (
     visitor_update,
 )
 from footfall.stores.mongo_writer import ensure_indexes
+from footfall.stores.rollup_marks import DIRTY, HOURS, dirty_token, hour_of
 from footfall.stores.rollups import apply_increments, rollup_increments
 from footfall.stores.visitor_numbers import reserve_block, visitor_doc_id
 
@@ -274,6 +275,7 @@ def import_log(
     numbers = _number_visitors(db, site, sessions)
     for doc in (*sessions, *page_views):
         doc["visitor_number"] = numbers.get(doc["visitor_id"])
+    _mark_for_rollups(sessions, page_views)
     new_sessions = _replace_all(db, SESSIONS, sessions)
     new_views = _replace_all(db, PAGE_VIEWS, page_views)
     apply_increments(db, rollup_increments(visits=[(site, doc["started_at"]) for doc in new_sessions],
@@ -284,6 +286,17 @@ def import_log(
         rejected_lines=counts["rejected_lines"],
         skipped_bot_lines=counts["skipped_bot_lines"], skipped_other_lines=counts["skipped_other_lines"],
     )
+
+
+def _mark_for_rollups(sessions: list[dict[str, Any]], page_views: list[dict[str, Any]]) -> None:
+    """Give each session document the rollup marks a drain write gives it
+    (:mod:`footfall.stores.rollup_marks`): the hours of its start and page views, and a dirty token."""
+    hours: dict[str, set[datetime]] = {doc["_id"]: {hour_of(doc["started_at"])} for doc in sessions}
+    for view in page_views:
+        hours[view["session_id"]].add(hour_of(view["ts"]))
+    for doc in sessions:
+        doc[HOURS] = sorted(hours[doc["_id"]])
+        doc[DIRTY] = dirty_token()
 
 
 def _number_visitors(db: Database, site: str, sessions: list[dict[str, Any]]) -> dict[str, int]:

@@ -147,7 +147,8 @@ def test_sessions_page_views_and_visitors_carry_the_number(make_site, drain, mon
     assert sorted(visitors) == [1, 2]
     assert visitors[1]["first_seen_at"] < visitors[2]["first_seen_at"]
     assert visitors[1]["last_seen_at"] == visitors[2]["last_seen_at"]
-    assert set(visitors[1]) == {"_id", "site", "visitor_id", "visitor_number", "first_seen_at", "last_seen_at"}
+    assert set(visitors[1]) == {"_id", "site", "visitor_id", "visitor_number", "first_seen_at", "last_seen_at",
+                                "rollup_dirty"}
     for doc in (*mongo_db.sessions.find(), *mongo_db.page_views.find()):
         assert doc["visitor_number"] == (1 if doc["visitor_id"] == visitors[1]["visitor_id"] else 2)
 

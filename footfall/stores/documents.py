@@ -40,6 +40,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from footfall.enrich import UTM_KEYS, describe_user_agent, referrer_host, utm_fields
 from footfall.events import CustomEvent, PageView, SessionStart
+from footfall.stores.rollup_marks import session_marks, session_marks_pipeline, visitor_marks
 
 __all__ = [
     "SESSIONS",
@@ -133,10 +134,13 @@ def session_start_update(start: SessionStart) -> tuple[dict[str, Any], dict[str,
     """
     facts = visit_facts(referrer=start.referrer, host=start.host, user_agent=start.user_agent,
                         country=start.country, city=start.city)
+    marks = session_marks(start.started_at)
     return {"_id": start.session_id, "start_recorded": {"$ne": True}}, {
         "$min": {"started_at": start.started_at},
         "$max": {"last_seen_at": start.started_at},
-        "$set": {"referrer": start.referrer, "user_agent": start.user_agent, **facts, "start_recorded": True},
+        "$set": {"referrer": start.referrer, "user_agent": start.user_agent, **facts, "start_recorded": True,
+                 **marks["$set"]},
+        "$addToSet": marks["$addToSet"],
         "$setOnInsert": {"site": start.site, "visitor_id": start.visitor_id, "visitor_number": start.visitor_number,
                          **_EMPTY_VISIT},
     }
@@ -168,6 +172,7 @@ def _session_pipeline(
         "routes": {"$ifNull": ["$routes", []]},
         "event_names": {"$ifNull": ["$event_names", []]},
         "event_ids": {"$concatArrays": [{"$ifNull": ["$event_ids", []]}, [_literal(record.event_id)]]},
+        **session_marks_pipeline(record.ts, *([start.started_at] if start is not None else [])),
     }
     if start is not None:  # the request that started the visit: its facts are the session's
         facts = visit_facts(referrer=start.referrer, host=start.host, user_agent=start.user_agent,
@@ -284,6 +289,7 @@ def visitor_update(
     return {"_id": f"{site}|{visitor_id}"}, {
         "$min": {"first_seen_at": first_seen_at},
         "$max": {"last_seen_at": last_seen_at},
+        "$set": visitor_marks(),
         "$setOnInsert": {"site": site, "visitor_id": visitor_id},
     }
 
@@ -292,4 +298,5 @@ def visitor_number_update(site: str, visitor_id: str, visitor_number: int) -> tu
     """The ``(filter, update)`` that gives a ``visitors`` document its number, only if it has none
     (a number, once set, is kept: a later write never changes it). No upsert: apply after
     :func:`visitor_update`."""
-    return {"_id": f"{site}|{visitor_id}", "visitor_number": None}, {"$set": {"visitor_number": visitor_number}}
+    return {"_id": f"{site}|{visitor_id}", "visitor_number": None}, {"$set": {"visitor_number": visitor_number,
+                                                                          **visitor_marks()}}
