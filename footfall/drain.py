@@ -32,8 +32,8 @@ from pymongo.database import Database
 from footfall.errors import StoreUnavailable
 from footfall.stores.event_codec import EntryError, QueuedRecords, decode_entry
 from footfall.stores.mongo_writer import ensure_indexes, write_batch
-from footfall.stores.rollup_build import refresh as refresh_rollups
 from footfall.stores.redis_sessions import COUNTERS_KEY, KEY_PREFIX, STREAM_KEY
+from footfall.stores.rollup_build import refresh as refresh_rollups
 
 __all__ = ["Drain", "DEAD_LETTER_KEY", "GROUP", "backlog"]
 

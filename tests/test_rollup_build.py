@@ -25,8 +25,8 @@ from footfall.middleware.tracker import page_view_fields
 from footfall.stores.cells import Cell, decode_rows, encode_rows
 from footfall.stores.event_codec import QueuedRecords, decode_entry, encode_payload
 from footfall.stores.mongo_writer import ensure_indexes, write_batch
+from footfall.stores.rollup_build import check, dirty_hours, is_built, rebuild, refresh
 from footfall.stores.visitor_numbers import reserve_block
-from footfall.stores.rollup_build import check, dirty_hours, ensure_built, is_built, rebuild, refresh
 
 UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
       "Version/17.5 Mobile/15E148 Safari/604.1")

@@ -166,7 +166,8 @@ def breakdown(db: Database, start: datetime, end: datetime, dimension: str, site
     :param site: one site, or ``None`` for every site. :param filters: the grammar's text or clauses.
     :param limit: rows per page (1..1000), ``None`` for every row; :param page: 1-based page.
     :param rollups: allow the rollups (the same answer; ``False`` forces the raw path).
-    :return: ``{"source": "rollups" | "raw", "dimension": str, "results": [{"value": str, "total_visits": int, "unique_visitors":
+    :return: ``{"source": "rollups" | "raw", "dimension": str, "results": [{"value": str, "total_visits": int,
+        "unique_visitors":
         int, "page_views": int, "bounce_rate": float (0..1), "visit_duration": int (seconds)}
         (+ "events": int for ``event``), ...], "page": int, "limit": int | None, "total": int}``,
         ``total`` being the number of values (rows over all pages).

@@ -123,7 +123,8 @@ def summarize(db: Database, start: datetime, end: datetime, site: str | None = N
     :param previous: ``(start, end)`` of the period to compare with (see
         :meth:`~footfall.dashboard_queries.periods.Period.previous`).
     :param rollups: allow the rollups (the answer is the same either way; ``False`` forces the raw path).
-    :return: ``{"source": "rollups" | "raw", "total_visits": int, "unique_visitors": int, "page_views": int, "views_per_visit": float,
+    :return: ``{"source": "rollups" | "raw", "total_visits": int, "unique_visitors": int, "page_views": int,
+        "views_per_visit": float,
         "bounce_rate": float (0..1), "visit_duration": int (seconds), "new_visits": int,
         "returning_visits": int}``, plus, with ``previous``, ``"previous": {same keys}`` and
         ``"change": {same keys: percent (1 decimal) or None when the previous value is 0}``.

@@ -103,7 +103,8 @@ def timeseries(db: Database, period: Period, metric: str = "visits", interval: s
     :param interval: ``hour``, ``day``, ``week`` or ``month``.
     :param site: one site, or ``None`` for every site. :param filters: the grammar's text or clauses.
     :param rollups: allow the rollups (the answer is the same either way; ``False`` forces the raw path).
-    :return: ``{"source": "rollups" | "raw", "metric": str, "interval": str, "tz": str, "points": [{"bucket": label, "value":
+    :return: ``{"source": "rollups" | "raw", "metric": str, "interval": str, "tz": str, "points": [{"bucket": label,
+        "value":
         number}, ...]}``, one point per bucket in order (labels: see
         :mod:`~footfall.dashboard_queries.periods`).
     :raises InvalidQuery: a bad metric, interval, too many buckets, or filters.

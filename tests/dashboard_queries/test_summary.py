@@ -6,10 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from footfall.dashboard_queries import Period, day_range, summarize, summary_query
+from footfall.dashboard_queries import Period, day_range, parse_filters, summarize
 from footfall.dashboard_queries.periods import resolve_timezone
 from footfall.dashboard_queries.summary import change
-from footfall.dashboard_queries import parse_filters
 from footfall.stores.mongo_writer import ensure_indexes
 from footfall.stores.rollup_build import ensure_built
 from tests.dashboard_queries.data import reference_summary
@@ -143,5 +142,6 @@ def test_unique_visitors_count_a_visitor_once_over_the_whole_range(mongo_db) -> 
 def test_an_empty_range_counts_zero(seeded_db) -> None:
     start = datetime(2030, 1, 1, tzinfo=UTC)
     assert summarize(seeded_db, start, start + timedelta(days=1), "web") == {
-        "source": "rollups", "total_visits": 0, "unique_visitors": 0, "page_views": 0, "views_per_visit": 0, "bounce_rate": 0,
+        "source": "rollups", "total_visits": 0, "unique_visitors": 0, "page_views": 0, "views_per_visit": 0,
+        "bounce_rate": 0,
         "visit_duration": 0, "new_visits": 0, "returning_visits": 0}
