@@ -15,9 +15,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from pymongo.database import Database
 from pyroaring import BitMap
 
+from footfall.cli import main
 from footfall.dashboard_queries import DIMENSIONS, Period, breakdown, summarize, timeseries
 from footfall.dashboard_queries.periods import resolve_timezone
 from footfall.importer import import_log
@@ -25,7 +27,7 @@ from footfall.middleware.tracker import page_view_fields
 from footfall.stores.cells import Cell, decode_rows, encode_rows
 from footfall.stores.event_codec import QueuedRecords, decode_entry, encode_payload
 from footfall.stores.mongo_writer import ensure_indexes, write_batch
-from footfall.stores.rollup_build import check, dirty_hours, is_built, rebuild, refresh
+from footfall.stores.rollup_build import _Lease, check, dirty_hours, is_built, rebuild, refresh, refresh_site
 from footfall.stores.visitor_numbers import reserve_block
 
 UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
@@ -218,3 +220,42 @@ def test_cells_merge_visits_per_visitor_exactly() -> None:
     again = decode_rows(encode_rows({None: a, "x": b}))
     assert (again[None].visitors, again[None].repeats, again[None].visits) == (a.visitors, a.repeats, 8)
     assert again["x"].repeats == {3: 1}
+
+
+def test_one_builder_per_site_at_a_time(db: Database) -> None:
+    rng = random.Random(8)
+    write_shuffled(db, rng, traffic(rng, 20, T0, 10, "a"))
+    refresh(db)
+    write_shuffled(db, rng, traffic(rng, 10, T0, 10, "b"))
+    other = _Lease(db, SITE)
+    assert other.take()  # another process is building this site
+    assert refresh_site(db, SITE) == 0  # this pass leaves the site to it ...
+    assert dirty_hours(db, SITE)  # ... and every mark stays
+    other.give_back()
+    assert refresh_site(db, SITE) > 0
+    assert dirty_hours(db, SITE) == set()
+
+
+def test_rollups_commands(db: Database, mongodb_uri: str, redis_url: str, monkeypatch) -> None:
+    rng = random.Random(2)
+    write_shuffled(db, rng, traffic(rng, 30, T0, 20, "a"))
+    refresh(db)
+    monkeypatch.setenv("FOOTFALL_REDIS_URL", redis_url)
+    monkeypatch.setenv("FOOTFALL_MONGODB_URI", mongodb_uri)
+    days = ["--start", "2026-03-27", "--end", "2026-03-28"]
+    clean = CliRunner().invoke(main, ["rollups", "check", *days, "--site", SITE])
+    assert clean.exit_code == 0, clean.output
+    assert "0 difference(s)" in clean.output
+    lost = db.rollups.find_one({"level": "day", "kind": "country"})
+    db.rollups.delete_one({"_id": lost["_id"]})
+    found = CliRunner().invoke(main, ["rollups", "check", *days])
+    assert found.exit_code == 1
+    assert f"{SITE} day {lost['at']:%Y-%m-%dT%H}Z country: stored {{}}" in found.output
+    rebuilt = CliRunner().invoke(main, ["rollups", "rebuild", *days, "--site", SITE, "--quiet"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "48 hours" in rebuilt.output
+    assert CliRunner().invoke(main, ["rollups", "check", *days]).exit_code == 0
+    bad = CliRunner().invoke(main, ["rollups", "rebuild", "--start", "2026-05-02", "--end", "2026-05-01"])
+    assert bad.exit_code == 2 and "before start" in bad.output
+    bad = CliRunner().invoke(main, ["rollups", "check", "--start", "May 1", "--end", "2026-05-01"])
+    assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output

@@ -29,16 +29,21 @@ joined by ``_id`` = ``"<site>|<visitor id>"``; visitors without one are numbered
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import socket
+import time as time_module
+import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pymongo import DeleteOne, ReplaceOne, UpdateOne
 from pymongo.database import Database
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 from pyroaring import BitMap
 
 from footfall.errors import StoreUnavailable
@@ -71,6 +76,7 @@ log = logging.getLogger("footfall.rollups")
 ALL_KINDS: tuple[str, ...] = (*KINDS, FIRST_SEEN)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+LEASE_SECONDS = 120  # a builder renews its lease after every day it builds
 
 @dataclass
 class HourCells:
@@ -294,12 +300,14 @@ def _day_start(at: datetime) -> datetime:
 
 
 def build_range(db: Database, site: str, start: datetime, end: datetime,
-                progress: Callable[[int], None] | None = None) -> set[datetime]:
+                progress: Callable[[int], None] | None = None,
+                renew: Callable[[], None] | None = None) -> set[datetime]:
     """Compute and store every hour of ``[start, end)`` (whole UTC hours) and the days they are in,
     one UTC day at a time (a day's document is the merge of its 24 hours: those just computed, and
     the stored ones outside the range).
 
     :param progress: called with the number of hours just built.
+    :param renew: called before each day (the builder's lease); raises to stop the build.
     :return: the hours left out because a visit's visitor had no number yet (they stay dirty, and
         ``rollup_sites.pending`` lists them for the queries and the next pass).
     :raises StoreUnavailable: MongoDB did not answer.
@@ -308,6 +316,8 @@ def build_range(db: Database, site: str, start: datetime, end: datetime,
     day = _day_start(start)
     while day < end:
         lo, hi = max(start, day), min(end, day + DAY)
+        if renew is not None:
+            renew()
         try:
             computed = compute_hours(db, site, lo, hi)
             existing = _existing_ids(db, site, day, day + DAY)
@@ -406,12 +416,81 @@ def _dirty_sites(db: Database) -> list[str]:
     return sorted(set(db[SESSIONS].distinct("site", mark)) | set(db[VISITORS].distinct("site", mark)))
 
 
+class _Lease:
+    """One builder per site at a time: a lease in ``rollup_sites`` (``lease_owner``, ``lease_until``).
+
+    Two builders of one site could otherwise write an hour computed from older raw data after a
+    newer one and clear the newer one's marks, leaving a stale hour that looks clean. The lease is
+    taken by one conditional upsert (an expired lease or our own; a held one makes the insert fail
+    on the duplicate ``_id``), renewed after every day built, and given back at the end; a builder
+    that died leaves it to expire after :data:`LEASE_SECONDS`.
+    """
+
+    def __init__(self, db: Database, site: str) -> None:
+        self.db, self.site = db, site
+        self.owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    def take(self) -> bool:
+        """Take or renew the lease; ``False`` when another builder holds it."""
+        now = datetime.now(UTC)
+        try:
+            self.db[ROLLUP_SITES].update_one(
+                {"_id": self.site, "$or": [{"lease_until": {"$exists": False}}, {"lease_until": {"$lt": now}},
+                                           {"lease_owner": self.owner}]},
+                {"$set": {"lease_owner": self.owner, "lease_until": now + timedelta(seconds=LEASE_SECONDS)}},
+                upsert=True)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def wait(self, seconds: float) -> bool:
+        """Take the lease, waiting up to ``seconds`` for another builder to finish."""
+        deadline = time_module.monotonic() + seconds
+        while not self.take():
+            if time_module.monotonic() >= deadline:
+                return False
+            time_module.sleep(0.5)
+        return True
+
+    def renew(self) -> None:
+        """:raises StoreUnavailable: the lease was lost (this builder took longer than the lease)."""
+        if not self.take():
+            raise StoreUnavailable(f"the rollup builder of site {self.site!r} lost its lease; another builder "
+                                   "took over")
+
+    def give_back(self) -> None:
+        """End the lease (ignored when it is no longer ours)."""
+        with contextlib.suppress(PyMongoError):
+            self.db[ROLLUP_SITES].update_one({"_id": self.site, "lease_owner": self.owner},
+                                             {"$unset": {"lease_owner": "", "lease_until": ""}})
+
+
+@contextlib.contextmanager
+def _leased(db: Database, site: str, wait: float) -> Iterator[_Lease | None]:
+    lease = _Lease(db, site)
+    try:
+        held = lease.wait(wait) if wait else lease.take()
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"MongoDB did not answer: {exc}") from exc
+    try:
+        yield lease if held else None
+    finally:
+        if held:
+            lease.give_back()
+
+
 def refresh_site(db: Database, site: str) -> int:
-    """Build the dirty hours of ``site`` and clear the marks read (one pass).
+    """Build the dirty hours of ``site`` and clear the marks read (one pass), unless another builder
+    is building that site right now (then this pass leaves it to that one).
 
     :return: hours built.
     :raises StoreUnavailable: MongoDB did not answer.
     """
+    with _leased(db, site, wait=0) as lease:
+        return 0 if lease is None else _refresh_site(db, site, lease)
+
+
+def _refresh_site(db: Database, site: str, lease: _Lease) -> int:
     try:
         dirty = _read_dirty(db, site)
         if any(not numbered for *_, numbered in dirty.visitors):
@@ -420,7 +499,7 @@ def refresh_site(db: Database, site: str) -> int:
         left_out: set[datetime] = set()
         built = 0
         for start, end in _runs(dirty.hours() | _pending(db, site)):
-            left_out |= build_range(db, site, start, end)
+            left_out |= build_range(db, site, start, end, renew=lease.renew)
             built += int((end - start) / HOUR)
         clears: list[UpdateOne] = [
             UpdateOne({"_id": doc_id, DIRTY: token}, {"$unset": {DIRTY: ""}})
@@ -472,17 +551,22 @@ def ensure_built(db: Database, site: str, progress: Callable[[int], None] | None
     if is_built(db, site):
         return 0
     built = 0
-    try:
-        backfill(db, site)  # visitors from before numbering, or whose numbering failed
-        extent = _extent(db, site)
-        if extent is not None:
-            start, end = hour_of(extent[0]), hour_of(extent[1]) + HOUR
-            build_range(db, site, start, end, progress)
-            built = int((end - start) / HOUR)
-        built += refresh_site(db, site)
-        db[ROLLUP_SITES].update_one({"_id": site}, {"$set": {"built_at": datetime.now(UTC)}}, upsert=True)
-    except PyMongoError as exc:
-        raise StoreUnavailable(f"MongoDB did not answer while building the rollups: {exc}") from exc
+    with _leased(db, site, wait=LEASE_SECONDS) as lease:
+        if lease is None:
+            raise StoreUnavailable(f"another rollup builder held site {site!r} for {LEASE_SECONDS} s")
+        if is_built(db, site):  # built by the builder we waited for
+            return 0
+        try:
+            backfill(db, site)  # visitors from before numbering, or whose numbering failed
+            extent = _extent(db, site)
+            if extent is not None:
+                start, end = hour_of(extent[0]), hour_of(extent[1]) + HOUR
+                build_range(db, site, start, end, progress, renew=lease.renew)
+                built = int((end - start) / HOUR)
+            built += _refresh_site(db, site, lease)
+            db[ROLLUP_SITES].update_one({"_id": site}, {"$set": {"built_at": datetime.now(UTC)}}, upsert=True)
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"MongoDB did not answer while building the rollups: {exc}") from exc
     return built
 
 
@@ -536,7 +620,10 @@ def rebuild(db: Database, first: date, last: date, site: str | None = None,
     built = 0
     try:
         for name in rollup_sites(db, site):
-            build_range(db, name, start, end, progress)
+            with _leased(db, name, wait=LEASE_SECONDS) as lease:
+                if lease is None:
+                    raise StoreUnavailable(f"another rollup builder held site {name!r} for {LEASE_SECONDS} s")
+                build_range(db, name, start, end, progress, renew=lease.renew)
             built += int((end - start) / HOUR)
     except PyMongoError as exc:
         raise StoreUnavailable(f"MongoDB did not answer while rebuilding the rollups: {exc}") from exc
