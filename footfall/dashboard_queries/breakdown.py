@@ -178,9 +178,14 @@ def breakdown(db: Database, start: datetime, end: datetime, dimension: str, site
     check_page(limit, page)
     check_dimension(dimension)
     sel = from_rollups.select(db, site, clauses, start, end, breakdown=True) if rollups else None
+    every: list[dict[str, Any]] | None = None
     if sel is not None:
         sel.kind = dimension
-        every = [_sums(value, cell) for value, cell in from_rollups.range_rows(sel, start, end).items()]
+        try:
+            every = [_sums(value, cell) for value, cell in from_rollups.range_rows(sel, start, end).items()]
+        except from_rollups.Unanswerable:
+            sel = None
+    if every is not None:
         order = ("page_views", "visitors") if dimension == "page" else ("visitors", "page_views")
         every.sort(key=lambda row: (-row[order[0]], -row[order[1]], row["_id"] is not None, row["_id"] or ""))
         rows = every if limit is None else every[(page - 1) * limit:page * limit]

@@ -36,12 +36,17 @@ from footfall.stores.rollup_build import (
     read_docs,
 )
 
-__all__ = ["MAX_DIRTY_HOURS", "Selection", "select", "range_cell", "range_rows", "new_visitors_from",
+__all__ = ["MAX_DIRTY_HOURS", "Unanswerable", "Selection", "select", "range_cell", "range_rows", "new_visitors_from",
            "bucket_cells", "summary_row"]
 
 MAX_DIRTY_HOURS = 48  # more dirty hours in a range than this (the builder far behind): read it raw
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+
+
+class Unanswerable(Exception):
+    """The rollups cannot answer after all (an hour read raw has a visit whose visitor has no number
+    yet): the caller runs the raw aggregation."""
 
 
 class Selection:
@@ -126,7 +131,10 @@ def _load(sel: Selection, kinds: tuple[str, ...], days: Sequence[datetime],
         stored = cells_from_docs(read_docs(sel.db, sel.site, kinds, "hour", lo, hi))
         found.update({hour: stored.get(hour, HourCells()) for hour in clean if lo <= hour < hi})
     for lo, hi in _runs([hour for hour in hours if hour in sel.dirty], gap=1):
-        found.update(compute_hours(sel.db, sel.site, lo, hi))
+        computed = compute_hours(sel.db, sel.site, lo, hi)
+        if not all(cells.complete for cells in computed.values()):
+            raise Unanswerable(f"an hour of {sel.site!r} from {lo:%Y-%m-%dT%H} has a visitor without a number")
+        found.update(computed)
     return found
 
 

@@ -134,10 +134,13 @@ def summarize(db: Database, start: datetime, end: datetime, site: str | None = N
     edges = (start, end, *(previous or ()))
     sel = from_rollups.select(db, site, clauses, *edges) if rollups else None
     if sel is not None:
-        rows = {"current": from_rollups.summary_row(sel, start, end)}
-        if previous is not None:
-            rows["previous"] = from_rollups.summary_row(sel, *previous)
-    else:
+        try:
+            rows = {"current": from_rollups.summary_row(sel, start, end)}
+            if previous is not None:
+                rows["previous"] = from_rollups.summary_row(sel, *previous)
+        except from_rollups.Unanswerable:
+            sel = None
+    if sel is None:
         rows = {row["_id"]: row for row in run(db, summary_query(start, end, site, clauses, previous))}
     result = _metrics(rows.get("current"))
     if previous is not None:

@@ -117,8 +117,11 @@ def timeseries(db: Database, period: Period, metric: str = "visits", interval: s
     edges = [span.start for span in spans] + [spans[-1].end]
     sel = from_rollups.select(db, site, clauses, *edges) if rollups else None
     if sel is not None:
-        values = [_cell_value(metric, cell) for cell in from_rollups.bucket_cells(sel, edges)]
-    else:
+        try:
+            values = [_cell_value(metric, cell) for cell in from_rollups.bucket_cells(sel, edges)]
+        except from_rollups.Unanswerable:
+            sel = None
+    if sel is None:
         rows = {row["_id"]: row for row in run(db, timeseries_query(spans, metric, site, clauses))}
         values = [_value(metric, rows.get(span.start)) for span in spans]
     return {
