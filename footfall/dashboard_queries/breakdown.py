@@ -30,7 +30,6 @@ from footfall.dashboard_queries import from_rollups
 from footfall.dashboard_queries.filters import DIMENSIONS, Clause, as_clauses, label_of, value_condition
 from footfall.dashboard_queries.pipeline import Query, filter_stages, run, time_match, views_pipeline, visit_facts
 from footfall.errors import InvalidQuery
-from footfall.stores.cells import Cell
 from footfall.stores.documents import CUSTOM_EVENTS, PAGE_VIEWS, SESSIONS
 
 __all__ = ["breakdown", "breakdown_query", "check_dimension", "MAX_LIMIT"]
@@ -178,19 +177,16 @@ def breakdown(db: Database, start: datetime, end: datetime, dimension: str, site
     check_page(limit, page)
     check_dimension(dimension)
     sel = from_rollups.select(db, site, clauses, start, end, breakdown=True) if rollups else None
-    every: list[dict[str, Any]] | None = None
     if sel is not None:
         sel.kind = dimension
         try:
-            every = [_sums(value, cell) for value, cell in from_rollups.range_rows(sel, start, end).items()]
+            tallies = from_rollups.range_tallies(sel, start, end)
+            first = from_rollups.top_tallies(tallies, dimension == "page", None if limit is None else page * limit)
+            rows = [_sums(value, tally) for value, tally in first[(page - 1) * (limit or 0):]]
+            total = len(tallies)
         except from_rollups.Unanswerable:
             sel = None
-    if every is not None:
-        order = ("page_views", "visitors") if dimension == "page" else ("visitors", "page_views")
-        every.sort(key=lambda row: (-row[order[0]], -row[order[1]], row["_id"] is not None, row["_id"] or ""))
-        rows = every if limit is None else every[(page - 1) * limit:page * limit]
-        total = len(every)
-    else:
+    if sel is None:
         docs = run(db, breakdown_query(start, end, dimension, site, clauses, limit, page))
         if limit is None:
             rows, total = docs, len(docs)
@@ -201,7 +197,8 @@ def breakdown(db: Database, start: datetime, end: datetime, dimension: str, site
             "results": [row_of(dimension, row) for row in rows], "page": page, "limit": limit, "total": int(total)}
 
 
-def _sums(value: Any, cell: Cell) -> dict[str, Any]:
-    """A rollup cell as the sums :func:`row_of` reads (the raw query's row shape)."""
-    return {"_id": value, "visits": cell.visits, "visitors": cell.unique_visitors, "page_views": cell.page_views,
-            "bounces": cell.bounces, "duration_ms": cell.duration_ms, "events": cell.events}
+def _sums(value: Any, tally: from_rollups.Tally) -> dict[str, Any]:
+    """A value's rollup tally as the sums :func:`row_of` reads (the raw query's row shape)."""
+    return {"_id": value, "visits": tally.visits, "visitors": tally.unique_visitors(),
+            "page_views": tally.page_views, "bounces": tally.bounces, "duration_ms": tally.duration_ms,
+            "events": tally.events}

@@ -18,6 +18,7 @@ says which (``"source": "rollups" | "raw"``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ from pyroaring import BitMap
 
 from footfall.dashboard_queries.filters import DIMENSIONS, Clause
 from footfall.dashboard_queries.periods import on_whole_hours
-from footfall.stores.cells import FIRST_SEEN, TOTAL, Cell, Value
+from footfall.stores.cells import FIRST_SEEN, TOTAL, Cell, Value, decode_bitmap
 from footfall.stores.rollup_build import (
     HourCells,
     cells_from_docs,
@@ -37,7 +38,7 @@ from footfall.stores.rollup_build import (
 )
 
 __all__ = ["MAX_DIRTY_HOURS", "Unanswerable", "Selection", "select", "range_cell", "range_rows", "new_visitors_from",
-           "bucket_cells", "summary_row"]
+           "bucket_cells", "summary_row", "Tally", "range_tallies", "top_tallies"]
 
 MAX_DIRTY_HOURS = 48  # more dirty hours in a range than this (the builder far behind): read it raw
 HOUR = timedelta(hours=1)
@@ -146,6 +147,117 @@ def range_rows(sel: Selection, start: datetime, end: datetime) -> dict[Value, Ce
         for value, cell in cells.kinds.get(sel.kind, {}).items():
             merged.setdefault(value, Cell()).merge(cell)
     return merged
+
+
+@dataclass
+class Tally:
+    """One value's sums over a range with its visitor bitmaps not united yet: a breakdown ranks by
+    the bounds (``most`` ≤ unique visitors ≤ ``total``) and unites only the bitmaps it must.
+
+    :ivar parts: per bucket, a stored bitmap (bytes) or a computed one (:class:`~pyroaring.BitMap`).
+    """
+
+    visits: int = 0
+    bounces: int = 0
+    duration_ms: int = 0
+    page_views: int = 0
+    events: int = 0
+    most: int = 0
+    total: int = 0
+    parts: list[bytes | BitMap] = field(default_factory=list)
+    exact: int | None = None
+
+    def add(self, visits: int, bounces: int, duration_ms: int, page_views: int, events: int, size: int,
+            bitmap: bytes | BitMap | None) -> None:
+        """Add one bucket's sums and bitmap (``size`` its cardinality)."""
+        self.visits += visits
+        self.bounces += bounces
+        self.duration_ms += duration_ms
+        self.page_views += page_views
+        self.events += events
+        self.most, self.total = max(self.most, size), self.total + size
+        if bitmap is not None and size:
+            self.parts.append(bitmap)
+
+    def unique_visitors(self) -> int:
+        """The exact number of distinct visitors: the size of the union of the parts (computed once)."""
+        if self.exact is None:
+            if len(self.parts) == 1 and isinstance(self.parts[0], BitMap):
+                self.exact = len(self.parts[0])
+            else:
+                bitmaps = [p if isinstance(p, BitMap) else decode_bitmap(p) for p in self.parts]
+                self.exact = len(BitMap.union(*bitmaps)) if len(bitmaps) > 1 else len(bitmaps[0]) if bitmaps else 0
+        return self.exact
+
+
+def range_tallies(sel: Selection, start: datetime, end: datetime) -> dict[Value, Tally]:
+    """The :class:`Tally` of every value of the selection's kind over ``[start, end)``: stored rows
+    are summed without decoding their bitmaps."""
+    days, hours = _pieces(_utc(start), _utc(end), sel.dirty)
+    tallies: dict[Value, Tally] = {}
+    clean = [hour for hour in hours if hour not in sel.dirty]
+    docs = read_docs(sel.db, sel.site, (sel.kind,), "day", min(days), max(days) + DAY) if days else []
+    for lo, hi in _runs(clean):
+        docs += read_docs(sel.db, sel.site, (sel.kind,), "hour", lo, hi)
+    chosen = {("day", day) for day in days} | {("hour", hour) for hour in clean}
+    for doc in docs:
+        if (doc["level"], _utc(doc["at"])) not in chosen:
+            continue
+        for row in doc["rows"]:
+            size = row.get("n")
+            bitmap = row.get("u")
+            if size is None:  # written before "n" existed
+                size = len(decode_bitmap(bitmap)) if bitmap is not None else 0
+            tally = tallies.get(row["k"])
+            if tally is None:
+                tally = tallies[row["k"]] = Tally()
+            tally.add(row.get("v", 0), row.get("b", 0), row.get("d", 0), row.get("p", 0), row.get("e", 0), size,
+                      None if bitmap is None else bytes(bitmap))
+    for lo, hi in _runs([hour for hour in hours if hour in sel.dirty], gap=1):
+        computed = compute_hours(sel.db, sel.site, lo, hi)
+        if not all(cells.complete for cells in computed.values()):
+            raise Unanswerable(f"an hour of {sel.site!r} from {lo:%Y-%m-%dT%H} has a visitor without a number")
+        for cells in computed.values():
+            for value, cell in cells.kinds.get(sel.kind, {}).items():
+                tally = tallies.setdefault(value, Tally())
+                tally.add(cell.visits, cell.bounces, cell.duration_ms, cell.page_views, cell.events,
+                          cell.unique_visitors, cell.visitors)
+    return tallies
+
+
+def _order(value: Value) -> tuple[bool, str]:
+    return value is not None, value or ""
+
+
+def top_tallies(tallies: dict[Value, Tally], by_page_views: bool, count: int | None) -> list[tuple[Value, Tally]]:
+    """The first ``count`` values (every value when ``None``) in the breakdown's order: unique
+    visitors, then page views, descending (page views first when ``by_page_views``), then the value.
+
+    Exact with few unions: values are taken in order of their upper bound of unique visitors, and
+    once ``count`` exact ones are known, a value whose upper bound is below the last of them cannot
+    rank before it (the threshold algorithm). Ranking by page views needs unions only for the ties
+    at the boundary.
+    """
+    items = list(tallies.items())
+    if count is None or count >= len(items):
+        chosen = items
+    elif by_page_views:
+        items.sort(key=lambda item: -item[1].page_views)
+        boundary = items[count - 1][1].page_views
+        chosen = [item for item in items if item[1].page_views >= boundary]
+    else:
+        items.sort(key=lambda item: -item[1].total)
+        chosen, best = [], []
+        for value, tally in items:
+            if len(best) >= count and tally.total < best[count - 1]:
+                break
+            chosen.append((value, tally))
+            best = sorted([*best, tally.unique_visitors()], reverse=True)[:count]
+    if by_page_views:
+        key = lambda item: (-item[1].page_views, -item[1].unique_visitors(), *_order(item[0]))  # noqa: E731
+    else:
+        key = lambda item: (-item[1].unique_visitors(), -item[1].page_views, *_order(item[0]))  # noqa: E731
+    return sorted(chosen, key=key)[:count]
 
 
 def range_cell(sel: Selection, start: datetime, end: datetime) -> Cell:

@@ -200,7 +200,7 @@ def decode_bitmap(data: bytes) -> BitMap:
 
 
 def encode_rows(rows: Mapping[Value, Cell]) -> list[dict[str, Any]]:
-    """Cells as BSON: ``[{"k": value, "v", "b", "d", "p", "e", "u": bitmap, "r": repeats}]``, sorted
+    """Cells as BSON: ``[{"k": value, "v", "b", "d", "p", "e", "u": bitmap, "n": its size, "r": repeats}]``, sorted
     by value (``None`` first), empty sums and repeats left out."""
     encoded = []
     for value in sorted(rows, key=lambda v: (v is not None, v or "")):
@@ -212,6 +212,7 @@ def encode_rows(rows: Mapping[Value, Cell]) -> list[dict[str, Any]]:
                 row[key] = number
         if cell.visitors:
             row["u"] = encode_bitmap(cell.visitors)
+            row["n"] = len(cell.visitors)  # read without decoding the bitmap (breakdowns rank by it)
         if cell.repeats:
             flat = array("Q")
             for number, extra in sorted(cell.repeats.items()):

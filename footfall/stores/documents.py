@@ -50,6 +50,7 @@ __all__ = [
     "ROLLUPS_HOURLY",
     "ROLLUPS",
     "ROLLUP_SITES",
+    "DIRTY_MARK",
     "INDEXES",
     "visit_facts",
     "session_start_update",
@@ -101,11 +102,13 @@ INDEXES: dict[str, list[IndexModel]] = {
     ROLLUPS: [IndexModel([("site", ASCENDING), ("kind", ASCENDING), ("level", ASCENDING), ("at", ASCENDING)],
                          name="site_kind_level_at")],
 }
-# the rollup marks (footfall.stores.rollup_marks): only dirty documents are in these indexes
+# the rollup marks (footfall.stores.rollup_marks): only dirty documents are in these indexes. The
+# filter is {"$gt": ""} (a token is a non-empty string), not {"$exists": true}: SecantusDB plans a
+# collection scan for $exists even with a partial or sparse index, MongoDB takes either.
+DIRTY_MARK: dict[str, Any] = {"rollup_dirty": {"$gt": ""}}
 for _collection in (SESSIONS, VISITORS):
-    INDEXES[_collection].append(IndexModel([("site", ASCENDING), ("rollup_dirty", ASCENDING)],
-                                           name="site_rollup_dirty",
-                                           partialFilterExpression={"rollup_dirty": {"$exists": True}}))
+    INDEXES[_collection].append(IndexModel([("rollup_dirty", ASCENDING), ("site", ASCENDING)],
+                                           name="rollup_dirty_site", partialFilterExpression=DIRTY_MARK))
 
 
 def visit_facts(

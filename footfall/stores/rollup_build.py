@@ -63,7 +63,15 @@ from footfall.stores.cells import (
     encode_rows,
     merge_rows,
 )
-from footfall.stores.documents import CUSTOM_EVENTS, PAGE_VIEWS, ROLLUP_SITES, ROLLUPS, SESSIONS, VISITORS
+from footfall.stores.documents import (
+    CUSTOM_EVENTS,
+    DIRTY_MARK,
+    PAGE_VIEWS,
+    ROLLUP_SITES,
+    ROLLUPS,
+    SESSIONS,
+    VISITORS,
+)
 from footfall.stores.rollup_marks import DIRTY, HOURS, ROLLED_FIRST_SEEN, hour_of
 from footfall.stores.visitor_numbers import backfill
 
@@ -387,7 +395,7 @@ class _Dirty:
 
 def _read_dirty(db: Database, site: str) -> _Dirty:
     dirty = _Dirty()
-    mark = {"site": site, DIRTY: {"$exists": True}}
+    mark = {**DIRTY_MARK, "site": site}
     for doc in db[SESSIONS].find(mark, {DIRTY: 1, HOURS: 1, "started_at": 1}):
         hours = list(doc.get(HOURS) or [])
         if doc.get("started_at") is not None:  # a session written before the marks existed
@@ -412,8 +420,7 @@ def dirty_hours(db: Database, site: str) -> set[datetime]:
 
 
 def _dirty_sites(db: Database) -> list[str]:
-    mark = {DIRTY: {"$exists": True}}
-    return sorted(set(db[SESSIONS].distinct("site", mark)) | set(db[VISITORS].distinct("site", mark)))
+    return sorted(set(db[SESSIONS].distinct("site", DIRTY_MARK)) | set(db[VISITORS].distinct("site", DIRTY_MARK)))
 
 
 class _Lease:
