@@ -101,6 +101,10 @@ def rollup_doc_id(site: str, level: str, at: datetime, kind: str) -> str:
     return f"{site}|{level}|{hour_of(at):%Y-%m-%dT%H}|{kind}"
 
 
+def _numbered(number: Any) -> bool:
+    return isinstance(number, int) and not isinstance(number, bool)
+
+
 def _utc(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
@@ -110,29 +114,10 @@ def _utc(at: datetime) -> datetime:
 _VISIT_FIELDS = sorted({f for f in VISIT_DIMENSIONS.values() if f} | {"referrer_host", "utm_source"})
 
 
-def _visits_pipeline(site: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    project: dict[str, Any] = {"_id": 0, "started_at": 1, "last_seen_at": 1, "page_views": 1, "events": 1,
-                               "paths": 1, "routes": 1, "event_names": 1, **dict.fromkeys(_VISIT_FIELDS, 1),
-                               "number": "$_v.visitor_number"}
-    return [
-        {"$match": {"site": site, "started_at": {"$gte": start, "$lt": end}}},
-        {"$set": {"_vk": {"$concat": ["$site", "|", "$visitor_id"]}}},
-        {"$lookup": {"from": VISITORS, "localField": "_vk", "foreignField": "_id",
-                     "pipeline": [{"$project": {"_id": 0, "visitor_number": 1}}], "as": "_v"}},
-        # one element at most; $arrayElemAt, since SecantusDB does not traverse arrays in field paths
-        {"$set": {"_v": {"$arrayElemAt": ["$_v", 0]}}},
-        {"$project": project},
-    ]
-
-
-def _views_pipeline(site: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    return [
-        {"$match": {"site": site, "ts": {"$gte": start, "$lt": end}}},
-        {"$lookup": {"from": SESSIONS, "localField": "session_id", "foreignField": "_id",
-                     "pipeline": [{"$project": {"_id": 0, "event_names": 1, **dict.fromkeys(_VISIT_FIELDS, 1)}}],
-                     "as": "_s"}},
-        {"$project": {"_id": 0, "ts": 1, "path": 1, "route": 1, "_s": {"$arrayElemAt": ["$_s", 0]}}},
-    ]
+_VISIT_PROJECTION: dict[str, Any] = {"started_at": 1, "last_seen_at": 1, "page_views": 1, "events": 1, "paths": 1,
+                                     "routes": 1, "event_names": 1, "visitor_number": 1, "visitor_id": 1,
+                                     **dict.fromkeys(_VISIT_FIELDS, 1)}
+LEAD = timedelta(hours=6)  # sessions started this long before a range are read with it (their late page views)
 
 
 def _value_of(doc: dict[str, Any], kind: str) -> Value:
@@ -156,9 +141,9 @@ def _duration_ms(doc: dict[str, Any], bounce: bool) -> int:
 
 
 def visit_facts_of(doc: dict[str, Any]) -> VisitFacts | None:
-    """The :class:`VisitFacts` of a session read by the visits pipeline, ``None`` when its visitor has
-    no number yet. Bounce as the raw pipelines define it: ``page_views == 1`` and ``events`` 0 or missing."""
-    number = doc.get("number")
+    """The :class:`VisitFacts` of a ``sessions`` document, ``None`` when it has no visitor number yet.
+    Bounce as the raw pipelines define it: ``page_views == 1`` and ``events`` 0 or missing."""
+    number = doc.get("visitor_number")
     if not isinstance(number, int) or isinstance(number, bool):
         return None
     bounce = doc.get("page_views") == 1 and (doc.get("events") or 0) == 0
@@ -169,9 +154,9 @@ def visit_facts_of(doc: dict[str, Any]) -> VisitFacts | None:
     )
 
 
-def view_facts_of(doc: dict[str, Any]) -> ViewFacts:
-    """The :class:`ViewFacts` of a page view read by the views pipeline (its visit joined as ``_s``)."""
-    visit = doc.get("_s")
+def view_facts_of(doc: dict[str, Any], visit: dict[str, Any] | None) -> ViewFacts:
+    """The :class:`ViewFacts` of a ``page_views`` document and its visit's ``sessions`` document
+    (``None``: not stored, as the raw pipelines' ``$lookup`` + ``$unwind`` then drop it)."""
     return ViewFacts(
         path=doc.get("path"), route=doc.get("route"),
         visit_values=None if visit is None else {kind: _value_of(visit, kind) for kind in VISIT_DIMENSIONS},
@@ -179,8 +164,26 @@ def view_facts_of(doc: dict[str, Any]) -> ViewFacts:
     )
 
 
+def _number_from_visitors(db: Database, site: str, sessions: list[dict[str, Any]]) -> None:
+    """Fill in ``visitor_number`` of sessions written without one (numbering failed in the request)
+    from their ``visitors`` documents, where those have one by now."""
+    wanted = sorted({doc.get("visitor_id") for doc in sessions} - {None})
+    numbers: dict[Any, Any] = {}
+    for i in range(0, len(wanted), 500):
+        numbers.update({doc["visitor_id"]: doc.get("visitor_number") for doc in db[VISITORS].find(
+            {"_id": {"$in": [f"{site}|{vid}" for vid in wanted[i:i + 500]]}}, {"visitor_id": 1, "visitor_number": 1})})
+    for doc in sessions:
+        doc["visitor_number"] = numbers.get(doc.get("visitor_id"))
+
+
 def compute_hours(db: Database, site: str, start: datetime, end: datetime) -> dict[datetime, HourCells]:
-    """Compute the cells of every UTC hour in ``[start, end)`` from the raw collections (four reads).
+    """Compute the cells of every UTC hour in ``[start, end)`` from the raw collections (four reads,
+    and one more for the visits of page views that started more than :data:`LEAD` before).
+
+    A visit counts under its ``visitor_number``, which is its visitor's number in ``visitors`` (the
+    drain, the importer and :func:`~footfall.stores.visitor_numbers.backfill` write the same number to
+    both; :func:`refresh_site` checks it for every session it builds); a visit without one leaves its
+    hour incomplete.
 
     :param site: the site. :param start: a whole UTC hour; :param end: a later whole UTC hour.
     :return: hour (UTC datetime) → :class:`HourCells`, for every hour of the range (empty ones too).
@@ -193,15 +196,26 @@ def compute_hours(db: Database, site: str, start: datetime, end: datetime) -> di
     first_seen: dict[datetime, BitMap] = defaultdict(BitMap)
     incomplete: set[datetime] = set()
     try:
-        for doc in db[SESSIONS].aggregate(_visits_pipeline(site, start, end)):
+        # plain reads joined here: SecantusDB runs a $lookup several times slower than the reads
+        sessions = {doc["_id"]: doc for doc in db[SESSIONS].find(
+            {"site": site, "started_at": {"$gte": start - LEAD, "$lt": end}}, _VISIT_PROJECTION)}
+        in_range = [doc for doc in sessions.values() if start <= _utc(doc["started_at"]) < end]
+        _number_from_visitors(db, site, [doc for doc in in_range if not _numbered(doc.get("visitor_number"))])
+        for doc in in_range:
             hour = hour_of(doc["started_at"])
             facts = visit_facts_of(doc)
             if facts is None:
                 incomplete.add(hour)
             else:
                 visits[hour].append(facts)
-        for doc in db[PAGE_VIEWS].aggregate(_views_pipeline(site, start, end)):
-            views[hour_of(doc["ts"])].append(view_facts_of(doc))
+        page_views = list(db[PAGE_VIEWS].find({"site": site, "ts": {"$gte": start, "$lt": end}},
+                                              {"_id": 0, "ts": 1, "path": 1, "route": 1, "session_id": 1}))
+        missing = sorted({v.get("session_id") for v in page_views} - sessions.keys() - {None})
+        for i in range(0, len(missing), 500):  # visits started long before: few
+            sessions.update({doc["_id"]: doc for doc in db[SESSIONS].find({"_id": {"$in": missing[i:i + 500]}},
+                                                                          _VISIT_PROJECTION)})
+        for doc in page_views:
+            views[hour_of(doc["ts"])].append(view_facts_of(doc, sessions.get(doc.get("session_id"))))
         for doc in db[CUSTOM_EVENTS].find({"site": site, "ts": {"$gte": start, "$lt": end}},
                                           {"_id": 0, "ts": 1, "name": 1}):
             names[hour_of(doc["ts"])].append(doc.get("name"))
@@ -381,31 +395,81 @@ def _runs(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
 
 # -- what is dirty ------------------------------------------------------------------------------------
 
-@dataclass
-class _Dirty:
-    sessions: list[tuple[Any, str, list[datetime]]] = field(default_factory=list)  # (_id, token, hours)
-    visitors: list[tuple[Any, str, datetime | None, datetime | None, bool]] = field(default_factory=list)
+@dataclass(frozen=True, slots=True)
+class _DirtySession:
+    id: Any
+    token: str
+    hours: frozenset[datetime]
+    visitor_id: Any
+    number: Any
+
+
+@dataclass(frozen=True, slots=True)
+class _DirtyVisitor:
+    id: Any
+    token: str
+    visitor_id: Any
+    number: Any
+    first: datetime | None
+    rolled: datetime | None
 
     def hours(self) -> set[datetime]:
-        found = {hour_of(h) for _, _, hours in self.sessions for h in hours}
-        for _, _, first, rolled, _ in self.visitors:
-            found |= {hour_of(at) for at in (first, rolled) if at is not None}
+        return {hour_of(at) for at in (self.first, self.rolled) if at is not None}
+
+
+@dataclass
+class _Dirty:
+    sessions: list[_DirtySession] = field(default_factory=list)
+    visitors: list[_DirtyVisitor] = field(default_factory=list)
+
+    def hours(self) -> set[datetime]:
+        found = {hour for session in self.sessions for hour in session.hours}
+        for visitor in self.visitors:
+            found |= visitor.hours()
         return found
 
 
 def _read_dirty(db: Database, site: str) -> _Dirty:
     dirty = _Dirty()
     mark = {**DIRTY_MARK, "site": site}
-    for doc in db[SESSIONS].find(mark, {DIRTY: 1, HOURS: 1, "started_at": 1}):
+    for doc in db[SESSIONS].find(mark, {DIRTY: 1, HOURS: 1, "started_at": 1, "visitor_id": 1, "visitor_number": 1}):
         hours = list(doc.get(HOURS) or [])
         if doc.get("started_at") is not None:  # a session written before the marks existed
             hours.append(doc["started_at"])
-        dirty.sessions.append((doc["_id"], doc[DIRTY], hours))
-    for doc in db[VISITORS].find(mark, {DIRTY: 1, "first_seen_at": 1, ROLLED_FIRST_SEEN: 1, "visitor_number": 1}):
-        numbered = isinstance(doc.get("visitor_number"), int)
-        dirty.visitors.append((doc["_id"], doc[DIRTY], doc.get("first_seen_at"), doc.get(ROLLED_FIRST_SEEN),
-                               numbered))
+        dirty.sessions.append(_DirtySession(doc["_id"], doc[DIRTY], frozenset(hour_of(h) for h in hours),
+                                            doc.get("visitor_id"), doc.get("visitor_number")))
+    for doc in db[VISITORS].find(mark, {DIRTY: 1, "first_seen_at": 1, ROLLED_FIRST_SEEN: 1, "visitor_number": 1,
+                                        "visitor_id": 1}):
+        dirty.visitors.append(_DirtyVisitor(doc["_id"], doc[DIRTY], doc.get("visitor_id"), doc.get("visitor_number"),
+                                            doc.get("first_seen_at"), doc.get(ROLLED_FIRST_SEEN)))
     return dirty
+
+
+def _align_numbers(db: Database, site: str, dirty: _Dirty) -> set[datetime]:
+    """Give each dirty session its visitor's number from ``visitors`` where it carries another one (a
+    visitor renumbered after Redis lost its cache, see README "Visitor numbers": ``visitors`` keeps
+    the first), so a visitor is one bit in every bitmap.
+
+    :return: the hours of the sessions whose visitor has no ``visitors`` document (or no number) yet:
+        they are not built now.
+    """
+    numbers = {v.visitor_id: v.number for v in dirty.visitors}
+    wanted = sorted({s.visitor_id for s in dirty.sessions if s.visitor_id is not None} - numbers.keys())
+    for i in range(0, len(wanted), 500):
+        ids = [f"{site}|{vid}" for vid in wanted[i:i + 500]]
+        numbers.update({doc["visitor_id"]: doc.get("visitor_number") for doc in db[VISITORS].find(
+            {"_id": {"$in": ids}}, {"visitor_id": 1, "visitor_number": 1})})
+    waiting: set[datetime] = set()
+    fixes = []
+    for session in dirty.sessions:
+        number = numbers.get(session.visitor_id)
+        if not _numbered(number):
+            waiting |= session.hours
+        elif number != session.number:
+            fixes.append(UpdateOne({"_id": session.id}, {"$set": {"visitor_number": number}}))
+    if fixes:
+        db[SESSIONS].bulk_write(fixes, ordered=False)
+    return waiting
 
 
 def dirty_hours(db: Database, site: str) -> set[datetime]:
@@ -500,24 +564,27 @@ def refresh_site(db: Database, site: str) -> int:
 def _refresh_site(db: Database, site: str, lease: _Lease) -> int:
     try:
         dirty = _read_dirty(db, site)
-        if any(not numbered for *_, numbered in dirty.visitors):
+        if any(not _numbered(visitor.number) for visitor in dirty.visitors):
             backfill(db, site)
             dirty = _read_dirty(db, site)
-        left_out: set[datetime] = set()
+        left_out = _align_numbers(db, site, dirty)
+        _note_pending(db, site, done=[], pending=sorted(left_out))
         built = 0
         for start, end in _runs(dirty.hours() | _pending(db, site)):
-            left_out |= build_range(db, site, start, end, renew=lease.renew)
-            built += int((end - start) / HOUR)
+            for lo, hi in _runs([start + HOUR * k for k in range(int((end - start) / HOUR))
+                                 if start + HOUR * k not in left_out]):
+                left_out |= build_range(db, site, lo, hi, renew=lease.renew)
+                built += int((hi - lo) / HOUR)
         clears: list[UpdateOne] = [
-            UpdateOne({"_id": doc_id, DIRTY: token}, {"$unset": {DIRTY: ""}})
-            for doc_id, token, hours in dirty.sessions if not {hour_of(h) for h in hours} & left_out]
+            UpdateOne({"_id": session.id, DIRTY: session.token}, {"$unset": {DIRTY: ""}})
+            for session in dirty.sessions if not session.hours & left_out]
         if clears:
             db[SESSIONS].bulk_write(clears, ordered=False)
         visitor_clears = [
-            UpdateOne({"_id": doc_id, DIRTY: token},
-                      {"$unset": {DIRTY: ""}, "$set": {ROLLED_FIRST_SEEN: hour_of(first)}})
-            for doc_id, token, first, _, numbered in dirty.visitors
-            if numbered and first is not None and hour_of(first) not in left_out]
+            UpdateOne({"_id": visitor.id, DIRTY: visitor.token},
+                      {"$unset": {DIRTY: ""}, "$set": {ROLLED_FIRST_SEEN: hour_of(visitor.first)}})
+            for visitor in dirty.visitors
+            if _numbered(visitor.number) and visitor.first is not None and hour_of(visitor.first) not in left_out]
         if visitor_clears:
             db[VISITORS].bulk_write(visitor_clears, ordered=False)
         return built
