@@ -51,6 +51,7 @@ from footfall.stores.cells import (
     ARRAY_DIMENSIONS,
     FIRST_SEEN,
     KINDS,
+    TOTAL,
     VISIT_DIMENSIONS,
     Cell,
     Value,
@@ -245,9 +246,9 @@ def _doc(site: str, level: str, at: datetime, kind: str, rows: dict[Value, Cell]
     return doc
 
 
-def _ops(site: str, level: str, at: datetime, cells: HourCells, existing: set[str]) -> list[ReplaceOne | DeleteOne]:
-    """Replace the bucket's documents with ``cells``; delete those of ``existing`` (the ids stored
-    now) that it no longer has. A bucket with nothing, and nothing stored, needs no operation."""
+def _ops(site: str, level: str, at: datetime, cells: HourCells, stored: bool) -> list[ReplaceOne | DeleteOne]:
+    """Replace the bucket's documents with ``cells``; when its day has ``stored`` documents, delete
+    the kinds it no longer has (a bucket with nothing, in a day with nothing stored, needs nothing)."""
     ops: list[ReplaceOne | DeleteOne] = []
     for kind in ALL_KINDS:
         doc_id = rollup_doc_id(site, level, at, kind)
@@ -256,18 +257,15 @@ def _ops(site: str, level: str, at: datetime, cells: HourCells, existing: set[st
             ops.append(ReplaceOne({"_id": doc_id}, _doc(site, level, at, kind, None, cells.first_seen), upsert=True))
         elif kind != FIRST_SEEN and rows:
             ops.append(ReplaceOne({"_id": doc_id}, _doc(site, level, at, kind, rows, None), upsert=True))
-        elif doc_id in existing:
+        elif stored:
             ops.append(DeleteOne({"_id": doc_id}))
     return ops
 
 
-def _existing_ids(db: Database, site: str, start: datetime, end: datetime) -> set[str]:
-    """The ids of the rollup documents (both levels) of ``site`` with ``at`` in ``[start, end)``."""
-    ids: set[str] = set()
-    for level in ("hour", "day"):  # ids sort by site, level, then time: one _id range per level
-        lo, hi = rollup_doc_id(site, level, start, ""), rollup_doc_id(site, level, end, "")
-        ids |= {doc["_id"] for doc in db[ROLLUPS].find({"_id": {"$gte": lo, "$lt": hi}}, {"_id": 1})}
-    return ids
+def _day_stored(db: Database, site: str, day: datetime) -> bool:
+    """Whether the day has rollup documents: a day with any stored hour has its ``total`` day
+    document (written in the same bulk write), so one point read tells."""
+    return db[ROLLUPS].find_one({"_id": rollup_doc_id(site, "day", day, TOTAL)}, {"_id": 1}) is not None
 
 
 def _write(db: Database, ops: list[Any]) -> None:
@@ -342,7 +340,7 @@ def build_range(db: Database, site: str, start: datetime, end: datetime,
             renew()
         try:
             computed = compute_hours(db, site, lo, hi)
-            existing = _existing_ids(db, site, day, day + DAY)
+            existing = _day_stored(db, site, day)
             whole_day = dict(computed)
             if (lo, hi) != (day, day + DAY):  # the day's other hours, as stored
                 stored = cells_from_docs(read_docs(db, site, ALL_KINDS, "hour", day, day + DAY))
