@@ -559,6 +559,23 @@ def refresh_site(db: Database, site: str) -> int:
         return 0 if lease is None else _refresh_site(db, site, lease)
 
 
+def _clear(db: Database, dirty: _Dirty, left_out: set[datetime]) -> None:
+    """Remove the marks read in ``dirty`` (only where the token is still the one read), but not those
+    of sessions with an hour ``left_out``; a visitor's first-seen hour is noted as built."""
+    clears: list[UpdateOne] = [
+        UpdateOne({"_id": session.id, DIRTY: session.token}, {"$unset": {DIRTY: ""}})
+        for session in dirty.sessions if not session.hours & left_out]
+    for i in range(0, len(clears), 1000):
+        db[SESSIONS].bulk_write(clears[i:i + 1000], ordered=False)
+    visitor_clears = [
+        UpdateOne({"_id": visitor.id, DIRTY: visitor.token},
+                  {"$unset": {DIRTY: ""}, "$set": {ROLLED_FIRST_SEEN: hour_of(visitor.first)}})
+        for visitor in dirty.visitors
+        if _numbered(visitor.number) and visitor.first is not None and hour_of(visitor.first) not in left_out]
+    for i in range(0, len(visitor_clears), 1000):
+        db[VISITORS].bulk_write(visitor_clears[i:i + 1000], ordered=False)
+
+
 def _refresh_site(db: Database, site: str, lease: _Lease) -> int:
     try:
         dirty = _read_dirty(db, site)
@@ -573,18 +590,7 @@ def _refresh_site(db: Database, site: str, lease: _Lease) -> int:
                                  if start + HOUR * k not in left_out]):
                 left_out |= build_range(db, site, lo, hi, renew=lease.renew)
                 built += int((hi - lo) / HOUR)
-        clears: list[UpdateOne] = [
-            UpdateOne({"_id": session.id, DIRTY: session.token}, {"$unset": {DIRTY: ""}})
-            for session in dirty.sessions if not session.hours & left_out]
-        if clears:
-            db[SESSIONS].bulk_write(clears, ordered=False)
-        visitor_clears = [
-            UpdateOne({"_id": visitor.id, DIRTY: visitor.token},
-                      {"$unset": {DIRTY: ""}, "$set": {ROLLED_FIRST_SEEN: hour_of(visitor.first)}})
-            for visitor in dirty.visitors
-            if _numbered(visitor.number) and visitor.first is not None and hour_of(visitor.first) not in left_out]
-        if visitor_clears:
-            db[VISITORS].bulk_write(visitor_clears, ordered=False)
+        _clear(db, dirty, left_out)
         return built
     except PyMongoError as exc:
         raise StoreUnavailable(f"MongoDB did not answer while refreshing the rollups: {exc}") from exc
@@ -630,12 +636,16 @@ def ensure_built(db: Database, site: str, progress: Callable[[int], None] | None
             return 0
         try:
             backfill(db, site)  # visitors from before numbering, or whose numbering failed
+            before = _read_dirty(db, site)  # marks the whole build covers: cleared after it, not built twice
+            left_out = _align_numbers(db, site, before)
             extent = _extent(db, site)
             if extent is not None:
                 start, end = hour_of(extent[0]), hour_of(extent[1]) + HOUR
-                build_range(db, site, start, end, progress, renew=lease.renew)
+                left_out |= build_range(db, site, start, end, progress, renew=lease.renew)
                 built = int((end - start) / HOUR)
-            built += _refresh_site(db, site, lease)
+            _note_pending(db, site, done=[], pending=sorted(left_out))
+            _clear(db, before, left_out)
+            built += _refresh_site(db, site, lease)  # what was written during the build
             db[ROLLUP_SITES].update_one({"_id": site}, {"$set": {"built_at": datetime.now(UTC)}}, upsert=True)
         except PyMongoError as exc:
             raise StoreUnavailable(f"MongoDB did not answer while building the rollups: {exc}") from exc
