@@ -28,7 +28,7 @@ from footfall.stores.cells import Cell, decode_rows, encode_rows
 from footfall.stores.event_codec import QueuedRecords, decode_entry, encode_payload
 from footfall.stores.mongo_writer import ensure_indexes, write_batch
 from footfall.stores.rollup_build import _Lease, check, dirty_hours, is_built, rebuild, refresh, refresh_site
-from footfall.stores.rollup_marks import hour_of
+from footfall.stores.rollup_marks import hour_of, token_prefix
 from footfall.stores.visitor_numbers import reserve_block
 
 UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
@@ -284,3 +284,29 @@ def test_a_visit_whose_visitor_is_not_written_yet_is_read_raw(db: Database) -> N
     raw = summarize(db, days.start, days.end, SITE, rollups=False)
     assert (found.pop("source"), raw.pop("source")) == ("rollups", "raw")
     assert found == raw
+
+
+def test_marks_older_than_the_clock_skew_are_cleared_in_one_update(db: Database) -> None:
+    rng = random.Random(9)
+    write_shuffled(db, rng, traffic(rng, 40, T0, 20, "a"))
+    old = token_prefix(datetime.now(UTC) - timedelta(hours=2)) + "00000000"  # as written two hours ago
+    db.sessions.update_many({}, {"$set": {"rollup_dirty": old}})
+    db.visitors.update_many({}, {"$set": {"rollup_dirty": old}})
+    lonely = T0 + timedelta(hours=3)
+    write_batch(db, [("1-0", entry("lonely", True, "nobody", lonely, None, path="/"))])
+    db.visitors.delete_one({"_id": f"{SITE}|nobody"})
+    db.sessions.update_one({"_id": "lonely"}, {"$set": {"rollup_dirty": old}})
+    refresh(db)
+    waiting = {d["_id"] for d in db.sessions.find({"hours": hour_of(lonely)})}  # that hour is not built yet
+    assert "lonely" in waiting
+    assert {d["_id"] for d in db.sessions.find({"rollup_dirty": {"$gt": ""}})} == waiting
+    for visitor in db.visitors.find():
+        if hour_of(visitor["first_seen_at"]) == hour_of(lonely):  # first seen in the hour that waits
+            assert "rollup_dirty" in visitor
+        else:
+            assert "rollup_dirty" not in visitor
+            assert visitor["rolled_first_seen_hour"] == hour_of(visitor["first_seen_at"])
+    assert dirty_hours(db, SITE) == {hour for d in db.sessions.find({"_id": {"$in": sorted(waiting)}})
+                                     for hour in d["hours"]}  # the waiting sessions' hours are read raw
+    assert check(db, date(2026, 3, 27), date(2026, 3, 28)) != []  # only that hour: the visit is not counted
+    assert {d.at for d in check(db, date(2026, 3, 27), date(2026, 3, 28)) if d.level == "hour"} == {hour_of(lonely)}

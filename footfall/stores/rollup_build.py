@@ -73,7 +73,7 @@ from footfall.stores.documents import (
     SESSIONS,
     VISITORS,
 )
-from footfall.stores.rollup_marks import DIRTY, HOURS, ROLLED_FIRST_SEEN, hour_of
+from footfall.stores.rollup_marks import CLOCK_SKEW, DIRTY, HOURS, ROLLED_FIRST_SEEN, hour_of, token_prefix
 from footfall.stores.visitor_numbers import backfill
 
 __all__ = ["HourCells", "rollup_doc_id", "compute_hours",
@@ -417,6 +417,7 @@ class _DirtyVisitor:
 
 @dataclass
 class _Dirty:
+    read_at: datetime
     sessions: list[_DirtySession] = field(default_factory=list)
     visitors: list[_DirtyVisitor] = field(default_factory=list)
 
@@ -428,7 +429,7 @@ class _Dirty:
 
 
 def _read_dirty(db: Database, site: str) -> _Dirty:
-    dirty = _Dirty()
+    dirty = _Dirty(read_at=datetime.now(UTC))
     mark = {**DIRTY_MARK, "site": site}
     for doc in db[SESSIONS].find(mark, {DIRTY: 1, HOURS: 1, "started_at": 1, "visitor_id": 1, "visitor_number": 1}):
         hours = list(doc.get(HOURS) or [])
@@ -559,19 +560,31 @@ def refresh_site(db: Database, site: str) -> int:
         return 0 if lease is None else _refresh_site(db, site, lease)
 
 
-def _clear(db: Database, dirty: _Dirty, left_out: set[datetime]) -> None:
-    """Remove the marks read in ``dirty`` (only where the token is still the one read), but not those
-    of sessions with an hour ``left_out``; a visitor's first-seen hour is noted as built."""
-    clears: list[UpdateOne] = [
-        UpdateOne({"_id": session.id, DIRTY: session.token}, {"$unset": {DIRTY: ""}})
-        for session in dirty.sessions if not session.hours & left_out]
+def _clear(db: Database, site: str, dirty: _Dirty, left_out: set[datetime]) -> None:
+    """Remove the marks read in ``dirty`` (read at ``dirty.read_at``), but not those of sessions with
+    an hour ``left_out``; a visitor's first-seen hour is noted as built.
+
+    Marks whose token is older than the read less :data:`~footfall.stores.rollup_marks.CLOCK_SKEW`
+    were all read (a later write carries a later time), so they go in one ``update_many`` per
+    collection; the younger ones one by one, each only if its token is still the one read.
+    """
+    cutoff = token_prefix(dirty.read_at - timedelta(seconds=CLOCK_SKEW))
+    old = {DIRTY: {"$gt": "", "$lt": cutoff}, "site": site}
+    kept = [session.id for session in dirty.sessions if session.hours & left_out]
+    db[SESSIONS].update_many({**old, "_id": {"$nin": kept}}, {"$unset": {DIRTY: ""}})
+    clears = [UpdateOne({"_id": session.id, DIRTY: session.token}, {"$unset": {DIRTY: ""}})
+              for session in dirty.sessions if not session.hours & left_out and session.token >= cutoff]
     for i in range(0, len(clears), 1000):
         db[SESSIONS].bulk_write(clears[i:i + 1000], ordered=False)
+    waiting = [visitor.id for visitor in dirty.visitors
+               if not _numbered(visitor.number) or visitor.first is None or hour_of(visitor.first) in left_out]
+    db[VISITORS].update_many(
+        {**old, "_id": {"$nin": waiting}, "visitor_number": {"$type": "number"}, "first_seen_at": {"$type": "date"}},
+        [{"$set": {ROLLED_FIRST_SEEN: {"$dateTrunc": {"date": "$first_seen_at", "unit": "hour"}}, DIRTY: "$$REMOVE"}}])
     visitor_clears = [
         UpdateOne({"_id": visitor.id, DIRTY: visitor.token},
                   {"$unset": {DIRTY: ""}, "$set": {ROLLED_FIRST_SEEN: hour_of(visitor.first)}})
-        for visitor in dirty.visitors
-        if _numbered(visitor.number) and visitor.first is not None and hour_of(visitor.first) not in left_out]
+        for visitor in dirty.visitors if visitor.id not in waiting and visitor.token >= cutoff]
     for i in range(0, len(visitor_clears), 1000):
         db[VISITORS].bulk_write(visitor_clears[i:i + 1000], ordered=False)
 
@@ -590,7 +603,7 @@ def _refresh_site(db: Database, site: str, lease: _Lease) -> int:
                                  if start + HOUR * k not in left_out]):
                 left_out |= build_range(db, site, lo, hi, renew=lease.renew)
                 built += int((hi - lo) / HOUR)
-        _clear(db, dirty, left_out)
+        _clear(db, site, dirty, left_out)
         return built
     except PyMongoError as exc:
         raise StoreUnavailable(f"MongoDB did not answer while refreshing the rollups: {exc}") from exc
@@ -644,7 +657,7 @@ def ensure_built(db: Database, site: str, progress: Callable[[int], None] | None
                 left_out |= build_range(db, site, start, end, progress, renew=lease.renew)
                 built = int((end - start) / HOUR)
             _note_pending(db, site, done=[], pending=sorted(left_out))
-            _clear(db, before, left_out)
+            _clear(db, site, before, left_out)
             built += _refresh_site(db, site, lease)  # what was written during the build
             db[ROLLUP_SITES].update_one({"_id": site}, {"$set": {"built_at": datetime.now(UTC)}}, upsert=True)
         except PyMongoError as exc:

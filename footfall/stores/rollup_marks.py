@@ -25,8 +25,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["DIRTY", "HOURS", "ROLLED_FIRST_SEEN", "hour_of", "dirty_token", "session_marks",
-           "session_marks_pipeline", "visitor_marks"]
+__all__ = ["DIRTY", "HOURS", "ROLLED_FIRST_SEEN", "CLOCK_SKEW", "hour_of", "dirty_token", "token_prefix",
+           "session_marks", "session_marks_pipeline", "visitor_marks"]
 
 DIRTY = "rollup_dirty"
 HOURS = "hours"
@@ -42,9 +42,20 @@ def hour_of(at: datetime) -> datetime:
     return at.replace(minute=0, second=0, microsecond=0)
 
 
+CLOCK_SKEW = 60  # seconds: tokens older than this before a builder's read are cleared in one update
+
+
+def token_prefix(at: datetime) -> str:
+    """The time part of the tokens written at ``at``: nanoseconds since the epoch, 16 hex digits, so
+    tokens sort by the time they were written (across servers, within their clocks' skew)."""
+    return f"{int(at.timestamp() * 1_000_000_000):016x}"
+
+
 def dirty_token() -> str:
-    """A fresh ``rollup_dirty`` token: 64 random bits, hex (unique per write for all practical purposes)."""
-    return secrets.token_hex(8)
+    """A fresh ``rollup_dirty`` token: the write's time (:func:`token_prefix`, from this server's
+    clock: a write's metadata, like a UUIDv7) and 32 random bits, 24 hex digits. The time lets the
+    builder clear every mark older than its read, less :data:`CLOCK_SKEW`, in one update."""
+    return token_prefix(datetime.now(UTC)) + secrets.token_hex(4)
 
 
 def _hours(instants: Iterable[datetime]) -> list[datetime]:
