@@ -2,7 +2,8 @@
 
 Anchors: Snowplow's collector → stream → loader; Plausible's write buffer. The request path only
 appends to ``footfall:events`` (:mod:`footfall.stores.redis_sessions`); a drain reads it with a
-consumer group, writes each batch with idempotent upserts (:func:`footfall.stores.mongo_writer.write_batch`)
+consumer group, writes each batch with idempotent writes, one update per visit per batch
+(:func:`footfall.stores.mongo_writer.write_batch`),
 and only then acknowledges and deletes the entries, with the batch's counts, in one Redis
 transaction. Hence, per failure:
 
@@ -31,7 +32,7 @@ from pymongo.database import Database
 
 from footfall.errors import StoreUnavailable
 from footfall.stores.event_codec import EntryError, QueuedRecords, decode_entry
-from footfall.stores.mongo_writer import ensure_indexes, write_batch
+from footfall.stores.mongo_writer import SpanCache, ensure_indexes, write_batch
 from footfall.stores.redis_sessions import COUNTERS_KEY, KEY_PREFIX, STREAM_KEY
 
 __all__ = ["Drain", "DEAD_LETTER_KEY", "GROUP", "backlog"]
@@ -105,6 +106,7 @@ class Drain:
         self._next_claim = 0.0
         self._group_ready = False
         self._indexes_ready = False
+        self._spans = SpanCache()  # the entry/exit times this drain last wrote per visit: a hint only
 
     def ensure_group(self) -> None:
         """Create the consumer group (and the stream) if missing; entries already queued are kept.
@@ -180,7 +182,7 @@ class Drain:
                 decoded.append((entry_id, decode_entry(fields)))
             except EntryError as exc:
                 dead[entry_id] = (fields, f"undecodable: {exc}")
-        outcome = write_batch(self.db, decoded)
+        outcome = write_batch(self.db, decoded, self._spans)
         fields_of = {_id(raw_id): fields for raw_id, fields in entries}
         for entry_id, reason in outcome.failed.items():
             dead[entry_id] = (fields_of[entry_id], reason)

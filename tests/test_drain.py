@@ -271,8 +271,8 @@ def test_a_page_view_arriving_before_its_start_gives_the_same_session(mongo_db) 
     write_batch(mongo_db, [("2-0", view)])
     write_batch(mongo_db, [("1-0", start)])
 
-    in_order = mongo_db.sessions.find_one({"_id": "in-order"}, {"_id": 0, "event_ids": 0, "rollup_dirty": 0})
-    reversed_ = mongo_db.sessions.find_one({"_id": "reversed"}, {"_id": 0, "event_ids": 0, "rollup_dirty": 0})
+    in_order = mongo_db.sessions.find_one({"_id": "in-order"}, {"_id": 0, "count_tokens": 0, "rollup_dirty": 0})
+    reversed_ = mongo_db.sessions.find_one({"_id": "reversed"}, {"_id": 0, "count_tokens": 0, "rollup_dirty": 0})
     assert reversed_ == in_order
     assert (in_order["started_at"], in_order["last_seen_at"], in_order["page_views"]) == (
         T0, T0 + timedelta(seconds=2), 1)
