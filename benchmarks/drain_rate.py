@@ -44,8 +44,10 @@ import redis
 from pymongo import MongoClient
 from pymongo.database import Database
 
+import footfall
 from footfall.drain import Drain
 from footfall.embedded import ServerProcess, start_mongodb, start_redis
+from footfall.stores import mongo_writer
 from footfall.stores.documents import PAGE_VIEWS, SESSIONS, VISITORS
 from footfall.stores.event_codec import encode_payload
 from footfall.stores.mongo_writer import ensure_indexes
@@ -61,6 +63,7 @@ INGEST_RECORDED = 1169.0  # track req/s, benchmarks/RESULTS.md (WSGI, gunicorn 1
 PATHS = [f"/docs/{n}" for n in range(40)] + ["/", "/pricing", "/blog", "/signup"]
 PRELOAD_BATCH = 10_000
 T_PRELOAD = datetime(2026, 6, 1, tzinfo=UTC)
+RUN_NUMBERS = int(time.time()) * 10**8  # visitor numbers of this run's visitors: unique per site, run after run
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -123,6 +126,7 @@ def preload(db: Database, stored: int) -> float:
 class Visitor:
     visitor_id: str
     session_id: str
+    number: int
     seconds: float = 0.0
     started: bool = False
 
@@ -131,7 +135,8 @@ def entries(count: int, visitors: list[Visitor], rng: random.Random, at: datetim
             custom_share: float = 0.05) -> Iterator[dict[str, str]]:
     """``count`` stream entries, round-robin over ``visitors`` (as the track benchmark replays its
     jars): a visitor's first entry starts its visit (start + page view), the rest are page views, a
-    ``custom_share`` of them custom events."""
+    ``custom_share`` of them custom events; every entry carries the visitor's number, as the track
+    script's do."""
     for n in range(count):
         visitor = visitors[n % len(visitors)]
         visitor.seconds += rng.uniform(1, 20)
@@ -145,13 +150,14 @@ def entries(count: int, visitors: list[Visitor], rng: random.Random, at: datetim
         payload = encode_payload(site=SITE, visitor_id=visitor.visitor_id, at=at + timedelta(seconds=visitor.seconds),
                                  referrer="https://news.example/" if new else "", user_agent=UA, page_view=view,
                                  host="bench.example", country="FR")
-        yield {"e": payload, "sid": visitor.session_id, "new": "1" if new else "0", "vn": ""}
+        yield {"e": payload, "sid": visitor.session_id, "new": "1" if new else "0", "vn": str(visitor.number)}
 
 
 def queue_backlog(client: redis.Redis, count: int, visitors: int, seed: int) -> None:
     """Queue ``count`` entries for ``visitors`` fresh visitors (pipelined ``XADD``)."""
     rng = random.Random(seed)
-    people = [Visitor(str(uuid.uuid4()), uuid.uuid4().hex[:22]) for _ in range(visitors)]
+    people = [Visitor(str(uuid.uuid4()), uuid.uuid4().hex[:22], RUN_NUMBERS + seed * 10**5 + n)
+              for n in range(visitors)]
     now = datetime.now(UTC)
     pipe = client.pipeline(transaction=False)
     for n, fields in enumerate(entries(count, people, rng, now), start=1):
@@ -163,7 +169,8 @@ def queue_backlog(client: redis.Redis, count: int, visitors: int, seed: int) -> 
 
 @dataclass
 class RateResult:
-    """One drain run on a queued backlog. ``windows``: events/s per tenth of the backlog."""
+    """One drain run on a queued backlog. ``windows``: events/s per tenth of the backlog;
+    ``writes``: collection → (bulk operations sent, wall seconds in those bulk writes)."""
 
     label: str
     events: int
@@ -171,6 +178,7 @@ class RateResult:
     cpu_drain: float
     cpu_mongodb: float
     windows: list[float] = field(default_factory=list)
+    writes: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -178,26 +186,44 @@ class RateResult:
 
 
 def measure_rate(label: str, client: redis.Redis, db: Database, mongodb_pid: int, *, events: int, visitors: int,
-                 batch_size: int, seed: int) -> RateResult:
+                 batch_size: int, seed: int, max_batch_size: int | None = None) -> RateResult:
     """Queue ``events`` entries, then drain them with one :class:`Drain` and time it."""
     client.delete(STREAM_KEY)
     queue_backlog(client, events, visitors, seed)
-    drain = Drain(client, db, consumer=f"bench-{label}", batch_size=batch_size)
+    sizes = {"max_batch_size": max_batch_size} if max_batch_size else {}  # (absent from older drains)
+    drain = Drain(client, db, consumer=f"bench-{label}", batch_size=batch_size, **sizes)
     drain.ensure_group()
     ensure_indexes(db)
+    writes: dict[str, list[float]] = {}
+    bulk = mongo_writer._bulk
+
+    def timed_bulk(db: Database, collection: str, ops: list[Any], *args: Any) -> set[int]:
+        began = time.perf_counter()
+        try:
+            return bulk(db, collection, ops, *args)
+        finally:
+            tally = writes.setdefault(collection, [0.0, 0.0])
+            tally[0] += len(ops)
+            tally[1] += time.perf_counter() - began
+
+    mongo_writer._bulk = timed_bulk  # type: ignore[assignment]  # the benchmark's own accounting
     cpu0, mongo0 = time.process_time(), _cpu_seconds(mongodb_pid)
     started = time.perf_counter()
     done, steps = 0, [(0, started)]
-    while n := drain.step(block=False):
-        done += n
-        steps.append((done, time.perf_counter()))
+    try:
+        while n := drain.step(block=False):
+            done += n
+            steps.append((done, time.perf_counter()))
+    finally:
+        mongo_writer._bulk = bulk
     seconds = time.perf_counter() - started
     windows, (mark_n, mark_t) = [], steps[0]
     for count, at in steps[1:]:  # whole batches, grouped into about a tenth of the backlog each
         if count - mark_n >= events / 10 or count == done:
             windows.append((count - mark_n) / (at - mark_t))
             mark_n, mark_t = count, at
-    return RateResult(label, done, seconds, time.process_time() - cpu0, _cpu_seconds(mongodb_pid) - mongo0, windows)
+    return RateResult(label, done, seconds, time.process_time() - cpu0, _cpu_seconds(mongodb_pid) - mongo0, windows,
+                      writes)
 
 
 @dataclass
@@ -224,7 +250,8 @@ def lag_run(client: redis.Redis, db: Database, *, rate: float, seconds: float, v
     """Queue ``rate`` entries/s for ``seconds`` (a tick every 50 ms) with a drain process running;
     time probe entries until their page views are visible."""
     rng = random.Random(seed)
-    people = [Visitor(str(uuid.uuid4()), uuid.uuid4().hex[:22]) for _ in range(visitors)]
+    people = [Visitor(str(uuid.uuid4()), uuid.uuid4().hex[:22], RUN_NUMBERS + seed * 10**5 + n)
+              for n in range(visitors)]
     accepted: dict[str, float] = {}
     seen: dict[str, float] = {}
     stop = threading.Event()
@@ -272,12 +299,24 @@ def lag_run(client: redis.Redis, db: Database, *, rate: float, seconds: float, v
     return LagResult(rate, achieved, sorted(seen.values()), len(accepted) - len(seen), backlog_max)
 
 
+def _sum_writes(results: list[RateResult]) -> dict[str, list[float]]:
+    total: dict[str, list[float]] = {}
+    for result in results:
+        for name, (ops, secs) in result.writes.items():
+            tally = total.setdefault(name, [0.0, 0.0])
+            tally[0] += ops
+            tally[1] += secs
+    return total
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.drain_rate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stored", type=int, default=1_000_000, help="page views preloaded (default 1,000,000)")
     parser.add_argument("--events", type=int, default=30_000, help="backlog per rate round (default 30,000)")
     parser.add_argument("--visitors", type=int, default=1000, help="visitors the backlog cycles over (default 1000)")
     parser.add_argument("--batch-size", type=int, default=500, help="drain batch size (default 500, as shipped)")
+    parser.add_argument("--max-batch-size", type=int, default=None,
+                        help="largest batch while a backlog lasts (default: the drain's, 10 × --batch-size)")
     parser.add_argument("--rounds", type=int, default=2, help="rate rounds, each: preloaded then empty (default 2)")
     parser.add_argument("--ingest", type=float, default=INGEST_RECORDED,
                         help=f"track endpoint throughput, req/s (default {INGEST_RECORDED:g}, from RESULTS.md)")
@@ -314,6 +353,12 @@ def main(argv: list[str] | None = None) -> int:
         stored = big[PAGE_VIEWS].estimated_document_count()
         say(f"# Drain write path (issue 11), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
         say()
+        code = Path(footfall.__file__).resolve().parent
+        commit = subprocess.run(["git", "-C", str(code), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=False).stdout.strip() or "unknown"
+        dirty = subprocess.run(["git", "-C", str(code), "status", "--porcelain", "--", "."], capture_output=True,
+                               text=True, check=False).stdout.strip()
+        say(f"- code: footfall from `{code}` at `{commit}`" + (" (with uncommitted changes)" if dirty else ""))
         say(f"- stores: embedded Redis; SecantusDB `secantusd-py`, files on disk in `{data_dir}`")
         say(f"- preloaded: {stored:,} page views, {big[SESSIONS].estimated_document_count():,} visits, "
             f"{big[VISITORS].estimated_document_count():,} visitors"
@@ -322,8 +367,9 @@ def main(argv: list[str] | None = None) -> int:
         say()
         results: list[RateResult] = []
         if not options.skip_rate:
+            largest = options.max_batch_size or "the drain's default"
             say(f"## Sustained drain rate (backlog {options.events:,} entries, {options.visitors:,} visitors, "
-                f"batch {options.batch_size})")
+                f"batch {options.batch_size}, largest batch {largest})")
             say()
             say("| round | database | events | seconds | events/s | per tenth of the backlog (events/s) | "
                 "CPU ms/event drain / mongodb | load avg |")
@@ -333,11 +379,16 @@ def main(argv: list[str] | None = None) -> int:
                     if db is empty:
                         mongo.drop_database(empty.name)
                     r = measure_rate(label, client, db, pid, events=options.events, visitors=options.visitors,
-                                     batch_size=options.batch_size, seed=n)
+                                     batch_size=options.batch_size, seed=n,
+                                     max_batch_size=options.max_batch_size)
                     results.append(r)
                     say(f"| {n + 1} | {label} | {r.events:,} | {r.seconds:.1f} | **{r.rate:,.0f}** | "
                         f"{' '.join(f'{w:,.0f}' for w in r.windows)} | {r.cpu_drain * 1000 / r.events:.2f} / "
                         f"{r.cpu_mongodb * 1000 / r.events:.2f} | {os.getloadavg()[0]:.2f} |")
+            say()
+            say("Where the drain's time went (bulk writes, all rounds): "
+                + "; ".join(f"`{name}` {ops:,.0f} ops, {secs:.1f} s, {secs * 1000 / max(ops, 1):.2f} ms/op"
+                            for name, (ops, secs) in _sum_writes(results).items()))
             full = [r.rate for r in results if r.label == "preloaded"]
             fresh = [r.rate for r in results if r.label == "empty"]
             best_full = max(full)

@@ -147,14 +147,29 @@ def _bulk(
 class SpanCache:
     """What this writer last wrote of each visit's entry and exit times (a bounded LRU), the hint
     that picks each update's entry/exit modes (:func:`footfall.stores.session_update.choose_modes`).
-    A wrong hint costs a round trip, never a wrong value: the update's filter checks it.
+    A wrong hint costs a round trip, never a wrong value: the update's filter checks it. It also
+    remembers the visitors whose ``visitors`` document it has seen numbered, whose number update
+    (a no-op once a number is set: :func:`footfall.stores.documents.visitor_number_update`) it
+    then leaves out.
 
-    :param size: visits remembered.
+    :param size: visits (and visitors) remembered.
     """
 
     def __init__(self, size: int = 100_000) -> None:
         self.size = size
         self._spans: OrderedDict[str, ViewSpan | None] = OrderedDict()
+        self._numbered: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def numbered(self, site: str, visitor_id: str) -> bool:
+        """Whether the visitor's document is known to hold a number."""
+        return (site, visitor_id) in self._numbered
+
+    def mark_numbered(self, site: str, visitor_id: str) -> None:
+        """Remember that the visitor's document holds a number."""
+        self._numbered[(site, visitor_id)] = None
+        self._numbered.move_to_end((site, visitor_id))
+        while len(self._numbered) > self.size:
+            self._numbered.popitem(last=False)
 
     def get(self, session_id: str) -> tuple[bool, ViewSpan | None]:
         """``(known, span)``: whether the visit is remembered, and its span (``None``: no view)."""
@@ -322,9 +337,14 @@ def write_batch(
         visitor_ops.append(UpdateOne(*visitor_update(site, visitor_id, span.first, span.last), upsert=True))
         visitor_owners.append(span.entry_id)
     _bulk(db, VISITORS, visitor_ops, visitor_owners, outcome)
-    numbering = [(UpdateOne(*visitor_number_update(site, visitor_id, span.number)), span.entry_id)
-                 for (site, visitor_id), span in seen.items() if span.number is not None]
-    _bulk(db, VISITORS, [op for op, _ in numbering], [owner for _, owner in numbering], outcome)
+    numbering = [(site, visitor_id, span) for (site, visitor_id), span in seen.items()
+                 if span.number is not None and not cache.numbered(site, visitor_id)]
+    _bulk(db, VISITORS, [UpdateOne(*visitor_number_update(site, visitor_id, span.number))  # type: ignore[arg-type]
+                         for site, visitor_id, span in numbering],
+          [span.entry_id for _, _, span in numbering], outcome)
+    for site, visitor_id, span in numbering:
+        if span.entry_id not in outcome.failed:  # set now, or it had one already: it holds a number
+            cache.mark_numbered(site, visitor_id)
     counted_ok = [(entry_id, record, start) for entry_id, record, start in counted if entry_id not in outcome.failed]
     apply_increments(db, rollup_increments(
         visits=[(start.site, start.started_at) for group in groups if (start := group.start) is not None
