@@ -26,9 +26,11 @@ from typing import Any
 
 from pymongo.database import Database
 
+from footfall.dashboard_queries import from_rollups
 from footfall.dashboard_queries.filters import DIMENSIONS, Clause, as_clauses, label_of, value_condition
 from footfall.dashboard_queries.pipeline import Query, filter_stages, run, time_match, views_pipeline, visit_facts
 from footfall.errors import InvalidQuery
+from footfall.stores.cells import Cell
 from footfall.stores.documents import CUSTOM_EVENTS, PAGE_VIEWS, SESSIONS
 
 __all__ = ["breakdown", "breakdown_query", "check_dimension", "MAX_LIMIT"]
@@ -92,7 +94,8 @@ def _events(start: datetime, end: datetime, site: str | None, clauses: Sequence[
         stages.append({"$match": {"$and": own}})
     if clauses:
         stages += [{"$lookup": {"from": SESSIONS, "localField": "session_id", "foreignField": "_id",
-                                "pipeline": [{"$project": {"event_ids": 0, "user_agent": 0}}], "as": "visit"}},
+                                "pipeline": [{"$project": {"event_ids": 0, "count_tokens": 0, "user_agent": 0}}],
+                                "as": "visit"}},
                    {"$unwind": "$visit"}, *filter_stages(clauses, "visit.")]
     return [*stages, {"$group": {"_id": "$name", "events": {"$sum": 1}}}]
 
@@ -151,8 +154,10 @@ def check_page(limit: int | None, page: int) -> None:
 
 
 def breakdown(db: Database, start: datetime, end: datetime, dimension: str, site: str | None = None, *,
-              filters: str | Iterable[Clause] | None = None, limit: int | None = 10, page: int = 1) -> dict[str, Any]:
-    """Run :func:`breakdown_query` (one round trip).
+              filters: str | Iterable[Clause] | None = None, limit: int | None = 10, page: int = 1,
+              rollups: bool = True) -> dict[str, Any]:
+    """The breakdown, from the rollups for one site without filter on whole-hour edges
+    (:mod:`~footfall.dashboard_queries.from_rollups`), else by :func:`breakdown_query` (one round trip).
 
     :param db: the footfall database.
     :param start: inclusive lower bound (UTC datetime); :param end: exclusive upper bound.
@@ -161,7 +166,9 @@ def breakdown(db: Database, start: datetime, end: datetime, dimension: str, site
         or ``event``.
     :param site: one site, or ``None`` for every site. :param filters: the grammar's text or clauses.
     :param limit: rows per page (1..1000), ``None`` for every row; :param page: 1-based page.
-    :return: ``{"dimension": str, "results": [{"value": str, "total_visits": int, "unique_visitors":
+    :param rollups: allow the rollups (the same answer; ``False`` forces the raw path).
+    :return: ``{"source": "rollups" | "raw", "dimension": str, "results": [{"value": str, "total_visits": int,
+        "unique_visitors":
         int, "page_views": int, "bounce_rate": float (0..1), "visit_duration": int (seconds)}
         (+ "events": int for ``event``), ...], "page": int, "limit": int | None, "total": int}``,
         ``total`` being the number of values (rows over all pages).
@@ -170,11 +177,27 @@ def breakdown(db: Database, start: datetime, end: datetime, dimension: str, site
     """
     clauses = as_clauses(filters)
     check_page(limit, page)
-    docs = run(db, breakdown_query(start, end, dimension, site, clauses, limit, page))
-    if limit is None:
-        rows, total = docs, len(docs)
+    check_dimension(dimension)
+    sel = from_rollups.select(db, site, clauses, start, end, breakdown=True) if rollups else None
+    if sel is not None:
+        sel.kind = dimension
+        every = [_sums(value, cell) for value, cell in from_rollups.range_rows(sel, start, end).items()]
+        order = ("page_views", "visitors") if dimension == "page" else ("visitors", "page_views")
+        every.sort(key=lambda row: (-row[order[0]], -row[order[1]], row["_id"] is not None, row["_id"] or ""))
+        rows = every if limit is None else every[(page - 1) * limit:page * limit]
+        total = len(every)
     else:
-        facet = docs[0] if docs else {}
-        rows, total = facet.get("rows", []), (facet.get("total") or [{"n": 0}])[0]["n"]
-    return {"dimension": dimension, "results": [row_of(dimension, row) for row in rows], "page": page,
-            "limit": limit, "total": int(total)}
+        docs = run(db, breakdown_query(start, end, dimension, site, clauses, limit, page))
+        if limit is None:
+            rows, total = docs, len(docs)
+        else:
+            facet = docs[0] if docs else {}
+            rows, total = facet.get("rows", []), (facet.get("total") or [{"n": 0}])[0]["n"]
+    return {"source": "raw" if sel is None else "rollups", "dimension": dimension,
+            "results": [row_of(dimension, row) for row in rows], "page": page, "limit": limit, "total": int(total)}
+
+
+def _sums(value: Any, cell: Cell) -> dict[str, Any]:
+    """A rollup cell as the sums :func:`row_of` reads (the raw query's row shape)."""
+    return {"_id": value, "visits": cell.visits, "visitors": cell.unique_visitors, "page_views": cell.page_views,
+            "bounces": cell.bounces, "duration_ms": cell.duration_ms, "events": cell.events}

@@ -48,6 +48,8 @@ __all__ = [
     "CUSTOM_EVENTS",
     "VISITORS",
     "ROLLUPS_HOURLY",
+    "ROLLUPS",
+    "ROLLUP_SITES",
     "INDEXES",
     "visit_facts",
     "session_start_update",
@@ -62,6 +64,8 @@ PAGE_VIEWS = "page_views"
 CUSTOM_EVENTS = "custom_events"
 VISITORS = "visitors"
 ROLLUPS_HOURLY = "rollups_hourly"
+ROLLUPS = "rollups"  # footfall.stores.rollup_build
+ROLLUP_SITES = "rollup_sites"
 
 INDEXES: dict[str, list[IndexModel]] = {
     SESSIONS: [
@@ -92,7 +96,14 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("site", ASCENDING), ("hour", ASCENDING)], name="site_hour"),
         IndexModel([("hour", ASCENDING)], name="hour"),
     ],
+    ROLLUPS: [IndexModel([("site", ASCENDING), ("kind", ASCENDING), ("level", ASCENDING), ("at", ASCENDING)],
+                         name="site_kind_level_at")],
 }
+# the rollup marks (footfall.stores.rollup_marks): only dirty documents are in these indexes
+for _collection in (SESSIONS, VISITORS):
+    INDEXES[_collection].append(IndexModel([("site", ASCENDING), ("rollup_dirty", ASCENDING)],
+                                           name="site_rollup_dirty",
+                                           partialFilterExpression={"rollup_dirty": {"$exists": True}}))
 
 
 def visit_facts(
