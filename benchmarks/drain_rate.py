@@ -12,7 +12,8 @@ files on disk, :mod:`footfall.embedded`), on 127.0.0.1 only:
    and time one :class:`footfall.drain.Drain` (in this process, nothing else running in it) until
    the backlog is gone; rounds alternate a database holding the preload and an empty one, so "does
    the rate fall as data grows" is a ratio measured in the same run;
-3. **lag**: with ``footfall drain`` running as its own process, queue entries at a held rate
+3. **lag**: with a drain running as its own process (``footfall drain``'s loop, with the rollup
+   builder's passes off unless ``--rollups``), queue entries at a held rate
    (``--lag-rates``, default 80 % of ``--ingest``) for ``--lag-seconds``; every 0.5 s a probe entry
    with its own event id is queued and timed until its page view is in ``page_views``
    (accept-to-visible: from the moment the entry is in the stream, when ``/analytics/track`` would
@@ -326,12 +327,36 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=None, help="keep (and reuse) the stores' files here")
     parser.add_argument("--skip-rate", action="store_true", help="only the lag runs")
     parser.add_argument("--skip-lag", action="store_true", help="only the rate rounds")
+    parser.add_argument("--rollups", action="store_true",
+                        help="lag runs with `footfall drain` as shipped, rollup builder passes included "
+                             "(default: the same drain with the builder off, to measure the write path)")
+    parser.add_argument("--run-drain", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def run_drain() -> None:
+    """``footfall drain`` with the rollup builder off (where the drain has one): runs until SIGTERM."""
+    import inspect
+    import signal
+
+    from footfall.settings import Settings
+    from footfall.stores.connect import mongo_database, redis_client
+
+    settings = Settings.from_env()
+    off = {"rollup_every": 0} if "rollup_every" in inspect.signature(Drain).parameters else {}
+    worker = Drain(redis_client(settings, for_drain=True), mongo_database(settings),
+                   batch_size=settings.drain_batch_size, **off)  # type: ignore[arg-type]
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    worker.run(stop)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its report; see the module docstring."""
     options = _parse(argv)
+    if options.run_drain:
+        run_drain()
+        return 0
     data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="footfall-drain-rate-"))
     servers: list[ServerProcess] = []
     out: list[str] = []
@@ -409,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
                "FOOTFALL_DRAIN_BATCH_SIZE": str(options.batch_size)}
         for n, rate in enumerate(rates):
             client.delete(STREAM_KEY)
-            drain = subprocess.Popen([sys.executable, "-m", "footfall", "drain"], env=env, stdin=subprocess.DEVNULL,
+            argv = ["-m", "footfall", "drain"] if options.rollups else ["-m", "benchmarks.drain_rate", "--run-drain"]
+            drain = subprocess.Popen([sys.executable, *argv], env=env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 time.sleep(3)  # imports, connections, group
