@@ -194,3 +194,25 @@ def test_choose_modes(known, modes) -> None:
     for seconds in (3, 5):
         group.add("1-0", record("s", seconds, "/").page_view, None)
     assert choose_modes(group, known) == modes
+
+
+def test_another_drains_intent_in_flight_is_left_alone(db) -> None:
+    foreign = [str(uuid.uuid4()) for _ in range(300)]
+    db[COUNTING].insert_one({"_id": "0000000000000000other", "events": foreign, "at": T0})
+    write_batch(db, batch(record("s1", 0, "/a", new=True), record("s1", 5, "/b")))
+    assert db.sessions.find_one({"_id": "s1"})["page_views"] == 2
+    assert db[COUNTING].find_one({"_id": "0000000000000000other"})["events"] == foreign
+
+
+def test_a_retry_settles_only_its_own_events_in_an_earlier_intent(db, monkeypatch) -> None:
+    a, b = record("s1", 0, "/a", new=True), record("s1", 5, "/b")
+    with monkeypatch.context() as patch:
+        crash_at(patch, "_write_groups")
+        with pytest.raises(Crash):
+            write_batch(db, batch(a, b))
+    write_batch(db, [("1-0", a)])
+    (left,) = db[COUNTING].find()
+    assert left["events"] == [b.page_view.event_id], "the other event still waits for its own retry"
+    write_batch(db, [("2-0", b)])
+    assert db[COUNTING].count_documents({}) == 0
+    assert db.sessions.find_one({"_id": "s1"})["page_views"] == 2

@@ -87,16 +87,20 @@ def finish_intent(db: Database, token: str) -> None:
 
 
 def earlier_intents(db: Database, token: str, event_ids: Iterable[str]) -> dict[str, set[str]]:
-    """The intents of other attempts that name any of ``event_ids`` (normally none: the collection
-    holds only the attempts in flight and those a crash interrupted, so it is scanned).
+    """The intents of other attempts that name any of ``event_ids``.
+
+    The collection holds only the attempts in flight (one per running drain) and those a crash
+    interrupted, so every other intent is read and intersected here. Not with ``events: {$in: ids}``:
+    SecantusDB compares an array with an ``$in`` list pairwise (measured: 62 s for one intent of
+    5,000 ids against 5,000 ids that did not match).
 
     :return: event id → the tokens of the intents naming it.
     :raises pymongo.errors.PyMongoError: the read failed (the caller wraps it).
     """
-    wanted = list(event_ids)
+    wanted = set(event_ids)
     found: dict[str, set[str]] = {}
-    for intent in db[COUNTING].find({"events": {"$in": wanted}, "_id": {"$ne": token}}):
-        for event_id in set(intent["events"]).intersection(wanted):
+    for intent in db[COUNTING].find({"_id": {"$ne": token}}):
+        for event_id in wanted.intersection(intent.get("events") or ()):
             found.setdefault(event_id, set()).add(intent["_id"])
     return found
 
@@ -118,11 +122,16 @@ def forget_recovered(db: Database, intents: dict[str, set[str]]) -> None:
     :param intents: event id → tokens, as :func:`earlier_intents` returned (every event settled now).
     :raises pymongo.errors.PyMongoError: the write failed (the caller wraps it).
     """
-    by_token: dict[str, list[str]] = {}
+    by_token: dict[str, set[str]] = {}
     for event_id, tokens in intents.items():
         for token in tokens:
-            by_token.setdefault(token, []).append(event_id)
-    for token, event_ids in by_token.items():
-        db[COUNTING].update_one({"_id": token}, {"$pull": {"events": {"$in": event_ids}}})
-    if by_token:
-        db[COUNTING].delete_many({"_id": {"$in": list(by_token)}, "events": {"$size": 0}})
+            by_token.setdefault(token, set()).add(event_id)
+    for token, settled in by_token.items():  # not $pull with $in: pairwise on SecantusDB, as above
+        intent = db[COUNTING].find_one({"_id": token}, {"events": 1})
+        if intent is None:
+            continue
+        left = [event_id for event_id in intent.get("events") or () if event_id not in settled]
+        if left:
+            db[COUNTING].update_one({"_id": token}, {"$set": {"events": left}})
+        else:
+            db[COUNTING].delete_one({"_id": token})
