@@ -258,6 +258,7 @@ class Drain:
             stopping = stop.is_set()
             if stopping and deadline is None:
                 deadline = time.monotonic() + flush_timeout
+                self.max_batch_size = self._count = self.batch_size  # short steps: the deadline is checked between them
                 log.info("drain %s stopping: writing what is queued", self.consumer)
             try:
                 handled = self.step(block=not stopping)
