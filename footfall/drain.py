@@ -2,7 +2,8 @@
 
 Anchors: Snowplow's collector → stream → loader; Plausible's write buffer. The request path only
 appends to ``footfall:events`` (:mod:`footfall.stores.redis_sessions`); a drain reads it with a
-consumer group, writes each batch with idempotent upserts (:func:`footfall.stores.mongo_writer.write_batch`)
+consumer group, writes each batch with idempotent writes, one update per visit per batch
+(:func:`footfall.stores.mongo_writer.write_batch`),
 and only then acknowledges and deletes the entries, with the batch's counts, in one Redis
 transaction. Hence, per failure:
 
@@ -31,11 +32,11 @@ from pymongo.database import Database
 
 from footfall.errors import StoreUnavailable
 from footfall.stores.event_codec import EntryError, QueuedRecords, decode_entry
-from footfall.stores.mongo_writer import ensure_indexes, write_batch
+from footfall.stores.mongo_writer import SpanCache, ensure_indexes, write_batch
 from footfall.stores.redis_sessions import COUNTERS_KEY, KEY_PREFIX, STREAM_KEY
 from footfall.stores.rollup_build import refresh as refresh_rollups
 
-__all__ = ["Drain", "DEAD_LETTER_KEY", "GROUP", "backlog"]
+__all__ = ["Drain", "DEAD_LETTER_KEY", "GROUP", "backlog", "next_batch_size"]
 
 log = logging.getLogger("footfall.drain")
 
@@ -69,6 +70,15 @@ def backlog(client: redis.Redis, now: float | None = None) -> Backlog:
     return Backlog(length, max(0.0, now - entry_ms / 1000))
 
 
+def next_batch_size(current: int, got: int, batch_size: int, max_batch_size: int) -> int:
+    """The next read's size: double ``current`` (up to ``max_batch_size``) after a full read, back
+    to ``batch_size`` after one that was not full (the drain has caught up).
+
+    :param current: the size the last read asked for; ``got`` how many entries it returned.
+    """
+    return min(current * 2, max_batch_size) if got >= current else batch_size
+
+
 def _id(raw: Any) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
@@ -81,7 +91,11 @@ class Drain:
     :param db: the footfall MongoDB database.
     :param consumer: this consumer's name in the group; ``host-pid`` when ``None``. A drain restarted
         with the same name takes its own pending entries back at once.
-    :param batch_size: entries per MongoDB batch.
+    :param batch_size: entries per MongoDB batch while the drain keeps up.
+    :param max_batch_size: the largest batch while a backlog lasts (default 10 × ``batch_size``):
+        each read that comes back full doubles the next one's size up to this, and a read that
+        does not resets it (:func:`next_batch_size`). A batch writes one update per visit, so a
+        bigger batch merges more of each visit's events into one write (issue 11).
     :param block: seconds to wait for new entries per read.
     :param claim_idle: seconds after which another consumer's unacknowledged entries are claimed.
     :param rollup_every: seconds between two passes of the rollup builder
@@ -95,6 +109,7 @@ class Drain:
         *,
         consumer: str | None = None,
         batch_size: int = 500,
+        max_batch_size: int | None = None,
         block: float = 1.0,
         claim_idle: float = 30.0,
         rollup_every: float = 5.0,
@@ -103,12 +118,15 @@ class Drain:
         self.db = db
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.batch_size = batch_size
+        self.max_batch_size = max(batch_size, max_batch_size or 10 * batch_size)
+        self._count = batch_size  # the next read's size (next_batch_size)
         self.block_ms = int(block * 1000)
         self.claim_idle_ms = int(claim_idle * 1000)
         self._own_pending = True  # after a start or a failed batch, our own pending entries come first
         self._next_claim = 0.0
         self._group_ready = False
         self._indexes_ready = False
+        self._spans = SpanCache()  # the entry/exit times this drain last wrote per visit: a hint only
         self.rollup_every = rollup_every
         self._next_rollup = 0.0
 
@@ -128,7 +146,7 @@ class Drain:
 
     def _read(self, block: bool) -> list[tuple[Any, dict[Any, Any]]]:
         if self._own_pending:
-            rows: Any = self.client.xreadgroup(GROUP, self.consumer, {STREAM_KEY: "0"}, count=self.batch_size)
+            rows: Any = self.client.xreadgroup(GROUP, self.consumer, {STREAM_KEY: "0"}, count=self._count)
             entries: list[Any] = rows[0][1] if rows else []
             ghosts = [entry_id for entry_id, fields in entries if not fields]  # deleted while pending
             if ghosts:
@@ -138,12 +156,12 @@ class Drain:
             self._own_pending = False
         if time.monotonic() >= self._next_claim:
             claimed: Any = self.client.xautoclaim(STREAM_KEY, GROUP, self.consumer, self.claim_idle_ms,
-                                             start_id="0-0", count=self.batch_size)
+                                             start_id="0-0", count=self._count)
             self._next_claim = time.monotonic() + max(self.claim_idle_ms / 4000, 0.05)
             entries = [(entry_id, fields) for entry_id, fields in claimed[1] if fields]
             if entries:
                 return entries
-        rows = self.client.xreadgroup(GROUP, self.consumer, {STREAM_KEY: ">"}, count=self.batch_size,
+        rows = self.client.xreadgroup(GROUP, self.consumer, {STREAM_KEY: ">"}, count=self._count,
                                       block=self.block_ms if block else None)
         return list(rows[0][1]) if rows else []
 
@@ -165,6 +183,7 @@ class Drain:
             raise StoreUnavailable(f"Redis refused the read: {exc}") from exc
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis did not answer: {exc}") from exc
+        self._count = next_batch_size(self._count, len(entries), self.batch_size, self.max_batch_size)
         if not entries:
             return 0
         try:
@@ -186,7 +205,7 @@ class Drain:
                 decoded.append((entry_id, decode_entry(fields)))
             except EntryError as exc:
                 dead[entry_id] = (fields, f"undecodable: {exc}")
-        outcome = write_batch(self.db, decoded)
+        outcome = write_batch(self.db, decoded, self._spans)
         fields_of = {_id(raw_id): fields for raw_id, fields in entries}
         for entry_id, reason in outcome.failed.items():
             dead[entry_id] = (fields_of[entry_id], reason)
@@ -239,6 +258,7 @@ class Drain:
             stopping = stop.is_set()
             if stopping and deadline is None:
                 deadline = time.monotonic() + flush_timeout
+                self.max_batch_size = self._count = self.batch_size  # short steps: the deadline is checked between them
                 log.info("drain %s stopping: writing what is queued", self.consumer)
             try:
                 handled = self.step(block=not stopping)

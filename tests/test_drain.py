@@ -10,7 +10,7 @@ import pytest
 import redis
 from pymongo.database import Database
 
-from footfall.drain import DEAD_LETTER_KEY, Drain, backlog
+from footfall.drain import DEAD_LETTER_KEY, Drain, backlog, next_batch_size
 from footfall.errors import StoreUnavailable
 from footfall.middleware.tracker import RequestFacts, Tracker, page_view_fields
 from footfall.settings import Settings
@@ -271,8 +271,8 @@ def test_a_page_view_arriving_before_its_start_gives_the_same_session(mongo_db) 
     write_batch(mongo_db, [("2-0", view)])
     write_batch(mongo_db, [("1-0", start)])
 
-    in_order = mongo_db.sessions.find_one({"_id": "in-order"}, {"_id": 0, "event_ids": 0, "rollup_dirty": 0})
-    reversed_ = mongo_db.sessions.find_one({"_id": "reversed"}, {"_id": 0, "event_ids": 0, "rollup_dirty": 0})
+    in_order = mongo_db.sessions.find_one({"_id": "in-order"}, {"_id": 0, "count_tokens": 0, "rollup_dirty": 0})
+    reversed_ = mongo_db.sessions.find_one({"_id": "reversed"}, {"_id": 0, "count_tokens": 0, "rollup_dirty": 0})
     assert reversed_ == in_order
     assert (in_order["started_at"], in_order["last_seen_at"], in_order["page_views"]) == (
         T0, T0 + timedelta(seconds=2), 1)
@@ -311,3 +311,27 @@ def test_a_visit_started_by_a_custom_event(tracker, drain, mongo_db) -> None:
     assert (session["started_at"], session["referrer_host"], session["device"]) == (T0, "news.example", "desktop")
     assert (session["utm_source"], session["paths"], session["start_recorded"]) == (None, [], True)
     assert mongo_db.custom_events.find_one()["session_id"] == visit.session_id
+
+
+@pytest.mark.parametrize(("current", "got", "expected"), [
+    pytest.param(500, 500, 1000, id="a full read doubles the next"),
+    pytest.param(4000, 4000, 5000, id="up to the largest batch"),
+    pytest.param(5000, 5000, 5000, id="and stays there while the backlog lasts"),
+    pytest.param(2000, 1999, 500, id="a read that is not full: caught up, back to the batch size"),
+])
+def test_next_batch_size(current: int, got: int, expected: int) -> None:
+    assert next_batch_size(current, got, 500, 5000) == expected
+
+
+def test_a_backlog_is_drained_in_growing_batches_and_counted_once(tracker, mongo_db, redis_client) -> None:
+    first = tracker.resolve(facts(), site="web", now=T0, page_view=page_view("/"))
+    jar = cookie_header(tracker, first)
+    for n in range(1, 40):
+        tracker.resolve(facts(jar), site="web", now=T0 + timedelta(seconds=n), page_view=page_view(f"/p{n}"))
+    drain = Drain(redis_client, mongo_db, consumer="growing", batch_size=4, max_batch_size=16)
+    sizes = []
+    while n := drain.step(block=False):
+        sizes.append(n)
+    assert sizes == [4, 8, 16, 12]
+    session = mongo_db.sessions.find_one({"_id": first.session_id})
+    assert (session["page_views"], session["entry_path"], session["exit_path"]) == (40, "/", "/p39")

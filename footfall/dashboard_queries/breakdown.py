@@ -93,7 +93,8 @@ def _events(start: datetime, end: datetime, site: str | None, clauses: Sequence[
         stages.append({"$match": {"$and": own}})
     if clauses:
         stages += [{"$lookup": {"from": SESSIONS, "localField": "session_id", "foreignField": "_id",
-                                "pipeline": [{"$project": {"event_ids": 0, "user_agent": 0}}], "as": "visit"}},
+                                "pipeline": [{"$project": {"event_ids": 0, "count_tokens": 0, "user_agent": 0}}],
+                                "as": "visit"}},
                    {"$unwind": "$visit"}, *filter_stages(clauses, "visit.")]
     return [*stages, {"$group": {"_id": "$name", "events": {"$sum": 1}}}]
 

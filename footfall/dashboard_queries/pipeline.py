@@ -92,7 +92,8 @@ def views_pipeline(start: datetime, end: datetime, site: str | None, clauses: Se
     if clauses or join:
         stages += [
             {"$lookup": {"from": SESSIONS, "localField": "session_id", "foreignField": "_id",
-                         "pipeline": [{"$project": {"event_ids": 0, "user_agent": 0}}], "as": "visit"}},
+                         "pipeline": [{"$project": {"event_ids": 0, "count_tokens": 0, "user_agent": 0}}],
+                         "as": "visit"}},
             {"$unwind": "$visit"},
             *filter_stages(clauses, "visit."),
         ]

@@ -6,7 +6,8 @@ Collections (issue 2's storage section, extended by ``docs/data-model.md``, whic
   ``started_at``, ``last_seen_at`` (UTC), ``page_views``, ``entry_path``, ``exit_path``, ``referrer``,
   ``user_agent``; plus ``first_view_at`` / ``last_view_at``, the times of the entry and exit page
   views, which let events arriving out of order still pick the right entry and exit page, and
-  ``event_ids``, the page views and custom events already counted (so a retry is not counted again).
+  ``count_tokens``, the tokens of the last 32 drain writes that counted events into the visit (so a
+  retried batch is not counted again: :mod:`footfall.stores.counting`).
   Enriched (:mod:`footfall.enrich`): ``referrer_host``, ``device``, ``browser``, ``os``, ``country``,
   ``city`` from the request that started the visit; ``utm_source`` / ``utm_medium`` /
   ``utm_campaign`` from its first page view by time; ``paths`` and ``routes`` (distinct), ``events``
@@ -24,12 +25,11 @@ Collections (issue 2's storage section, extended by ``docs/data-model.md``, whic
 Sessions carry ``visitor_number`` too (``null`` when the visitor has none).
 
 Every write is idempotent, so the drain may write a batch again after a crash and nothing is
-counted twice: visit starts are upserts guarded by ``start_recorded`` (``started_at`` a minimum),
-page views and custom events are inserts keyed by event id (a duplicate key means "already
-stored"), and each is counted into its session by an update guarded by the session's
-``event_ids`` (:func:`page_view_session_update`, :func:`custom_event_session_update`). A guarded
-update that finds its record already counted fails with a duplicate ``_id``: that is how the writer
-tells, per operation, what the write proved new (:mod:`footfall.stores.mongo_writer`).
+counted twice: visit starts are upserts guarded by ``start_recorded`` (``started_at`` a minimum; a
+guarded upsert that finds the start recorded fails with a duplicate ``_id``, which tells the writer
+it was not new), page views and custom events are inserts keyed by event id (a duplicate key means
+"already stored"), and a batch's records are counted into each visit by one plain-operator update
+(:mod:`footfall.stores.session_update`) under the guard of :mod:`footfall.stores.counting`.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from footfall.enrich import UTM_KEYS, describe_user_agent, referrer_host, utm_fields
+from footfall.enrich import UTM_KEYS, describe_user_agent, referrer_host
 from footfall.events import CustomEvent, PageView, SessionStart
-from footfall.stores.rollup_marks import session_marks, session_marks_pipeline, visitor_marks
+from footfall.stores.rollup_marks import session_marks, visitor_marks
 
 __all__ = [
     "SESSIONS",
@@ -55,9 +55,7 @@ __all__ = [
     "visit_facts",
     "session_start_update",
     "page_view_document",
-    "page_view_session_update",
     "custom_event_document",
-    "custom_event_session_update",
     "visitor_update",
     "visitor_number_update",
 ]
@@ -160,48 +158,6 @@ def session_start_update(start: SessionStart) -> tuple[dict[str, Any], dict[str,
     }
 
 
-def _literal(value: Any) -> Any:
-    return {"$literal": value}
-
-
-def _keep_or(field: str, value: Any) -> dict[str, Any]:
-    return {"$ifNull": [f"${field}", _literal(value)]}
-
-
-def _session_pipeline(
-    record: PageView | CustomEvent, start: SessionStart | None, *, page_views: int, events: int
-) -> dict[str, Any]:
-    """The ``$set`` stage fields a page view or custom event (and the start that came with it)
-    writes to its session: counts, times, the visit's facts and the ``event_ids`` guard."""
-    at = min(start.started_at, record.ts) if start is not None else record.ts
-    fields: dict[str, Any] = {
-        "visitor_number": {"$ifNull": ["$visitor_number", record.visitor_number]},
-        "site": _keep_or("site", record.site),
-        "visitor_id": _keep_or("visitor_id", record.visitor_id),
-        "started_at": {"$min": ["$started_at", at]},
-        "last_seen_at": {"$max": ["$last_seen_at", record.ts]},
-        "page_views": {"$add": [{"$ifNull": ["$page_views", 0]}, page_views]},
-        "events": {"$add": [{"$ifNull": ["$events", 0]}, events]},
-        "paths": {"$ifNull": ["$paths", []]},
-        "routes": {"$ifNull": ["$routes", []]},
-        "event_names": {"$ifNull": ["$event_names", []]},
-        "event_ids": {"$concatArrays": [{"$ifNull": ["$event_ids", []]}, [_literal(record.event_id)]]},
-        **session_marks_pipeline(record.ts, *([start.started_at] if start is not None else [])),
-    }
-    if start is not None:  # the request that started the visit: its facts are the session's
-        facts = visit_facts(referrer=start.referrer, host=start.host, user_agent=start.user_agent,
-                            country=start.country, city=start.city)
-        fields.update({"referrer": _literal(start.referrer), "user_agent": _literal(start.user_agent),
-                       "start_recorded": True, **{key: _literal(value) for key, value in facts.items()}})
-    else:  # a later request: fills in what the start (not written yet) will overwrite
-        facts = visit_facts(referrer=None, host=record.host, user_agent=record.user_agent, country=record.country,
-                            city=record.city)
-        fields.update({"user_agent": _keep_or("user_agent", record.user_agent),
-                       "referrer_host": {"$ifNull": ["$referrer_host", None]},
-                       **{key: _keep_or(key, value) for key, value in facts.items()}})
-    return fields
-
-
 def page_view_document(view: PageView) -> dict[str, Any]:
     """The ``page_views`` document for ``view`` (``_id`` = its event id), with the device, browser
     and OS its User-Agent says (:func:`footfall.enrich.describe_user_agent`)."""
@@ -225,43 +181,6 @@ def page_view_document(view: PageView) -> dict[str, Any]:
     }
 
 
-def page_view_session_update(
-    view: PageView, start: SessionStart | None = None
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The ``(filter, pipeline)`` upsert that counts ``view`` into its session, once.
-
-    Idempotent per event: the session keeps the ``event_ids`` it has counted and the filter
-    (``event_ids`` ``$ne`` this id) leaves an already-counted event alone (the upsert then fails
-    with a duplicate ``_id``, which the writer takes as success). So a retried batch, or the same
-    ``event_id`` sent three times, counts once, in one plain write per page view. Entry and exit page
-    follow the earliest and latest view by time, whatever order the views arrive in; a view with the
-    same time as the current exit page becomes the exit page. The UTM fields follow the entry page
-    (the first view by time); ``paths`` and ``routes`` gain the view's path and route.
-
-    :param view: the page view.
-    :param start: the visit's start when the same request started it (its referrer, User-Agent and
-        their facts are the session's); ``None`` for a later page view of the visit, whose
-        device, browser, OS, country and city only fill in fields still unset (the start, when
-        written later, overwrites them).
-    """
-    fields = _session_pipeline(view, start, page_views=1, events=0)
-    is_first = {"$or": [{"$eq": [{"$type": "$first_view_at"}, "missing"]}, {"$lt": [view.ts, "$first_view_at"]}]}
-    is_last = {"$or": [{"$eq": [{"$type": "$last_view_at"}, "missing"]}, {"$gte": [view.ts, "$last_view_at"]}]}
-    fields.update(
-        {
-            "entry_path": {"$cond": [is_first, _literal(view.path), "$entry_path"]},
-            "first_view_at": {"$cond": [is_first, view.ts, "$first_view_at"]},
-            "exit_path": {"$cond": [is_last, _literal(view.path), "$exit_path"]},
-            "last_view_at": {"$cond": [is_last, view.ts, "$last_view_at"]},
-            "paths": {"$setUnion": [{"$ifNull": ["$paths", []]}, [_literal(view.path)]]},
-            **{key: {"$cond": [is_first, _literal(value), f"${key}"]} for key, value in utm_fields(view.query).items()},
-        }
-    )
-    if view.route is not None:
-        fields["routes"] = {"$setUnion": [{"$ifNull": ["$routes", []]}, [_literal(view.route)]]}
-    return {"_id": view.session_id, "event_ids": {"$ne": view.event_id}}, [{"$set": fields}]
-
-
 def custom_event_document(event: CustomEvent) -> dict[str, Any]:
     """The ``custom_events`` document for ``event`` (``_id`` = its event id)."""
     return {
@@ -276,23 +195,6 @@ def custom_event_document(event: CustomEvent) -> dict[str, Any]:
         "path": event.path,
         "route": event.route,
     }
-
-
-def custom_event_session_update(
-    event: CustomEvent, start: SessionStart | None = None
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The ``(filter, pipeline)`` upsert that counts ``event`` into its session's ``events`` and
-    ``event_names``, once: guarded by ``event_ids`` exactly as :func:`page_view_session_update`
-    (a retry fails with a duplicate ``_id``, taken as success). The event slides ``last_seen_at``
-    like a page view; it changes no page field (entry, exit, paths, UTM).
-
-    :param event: the custom event.
-    :param start: the visit's start when the same request started it, as for a page view.
-    """
-    fields = _session_pipeline(event, start, page_views=0, events=1)
-    fields["event_names"] = {"$setUnion": [{"$ifNull": ["$event_names", []]}, [_literal(event.name)]]}
-    fields.update({key: {"$ifNull": [f"${key}", None]} for key in UTM_KEYS})
-    return {"_id": event.session_id, "event_ids": {"$ne": event.event_id}}, [{"$set": fields}]
 
 
 def visitor_update(

@@ -9,8 +9,9 @@ A document per site and hour, ``_id`` = ``"<site>|<YYYY-MM-DDTHH>"`` (``docs/dat
 The guarantee, and what it rests on:
 
 - The drain (:func:`footfall.stores.mongo_writer.write_batch`) and the log importer add ``$inc``
-  upserts only for records *the same write proved new*: an insert that was not a duplicate key, a
-  guarded session upsert that was not a duplicate, an importer upsert that inserted. A batch written
+  upserts only for records *the same write counted*: an event whose insert was new (or that an
+  interrupted attempt stored without counting, :mod:`footfall.stores.counting`), a guarded start
+  upsert that was not a duplicate, an importer upsert that inserted. A batch written
   again (a drain that crashed before acknowledging, a log imported twice) proves nothing new, so a
   retried batch never counts twice.
 - The raw write and the ``$inc`` are two writes: a crash (or MongoDB going away) between them
