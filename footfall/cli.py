@@ -280,6 +280,7 @@ def _hours_bar(label: str, hours: int, quiet: bool) -> Iterator[Any]:
     if quiet or not sys.stderr.isatty():
         yield lambda n: None
         return
+    bar: Any
     with click.progressbar(length=hours, label=label, file=sys.stderr, show_eta=True, show_percent=True,
                            item_show_func=lambda _: None) as bar:
         yield bar.update

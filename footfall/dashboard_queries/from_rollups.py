@@ -239,6 +239,7 @@ def top_tallies(tallies: dict[Value, Tally], by_page_views: bool, count: int | N
     at the boundary.
     """
     items = list(tallies.items())
+    chosen: list[tuple[Value, Tally]]
     if count is None or count >= len(items):
         chosen = items
     elif by_page_views:
@@ -247,7 +248,8 @@ def top_tallies(tallies: dict[Value, Tally], by_page_views: bool, count: int | N
         chosen = [item for item in items if item[1].page_views >= boundary]
     else:
         items.sort(key=lambda item: -item[1].total)
-        chosen, best = [], []
+        chosen = []
+        best: list[int] = []
         for value, tally in items:
             if len(best) >= count and tally.total < best[count - 1]:
                 break

@@ -168,7 +168,7 @@ def view_facts_of(doc: dict[str, Any], visit: dict[str, Any] | None) -> ViewFact
 def _number_from_visitors(db: Database, site: str, sessions: list[dict[str, Any]]) -> None:
     """Fill in ``visitor_number`` of sessions written without one (numbering failed in the request)
     from their ``visitors`` documents, where those have one by now."""
-    wanted = sorted({doc.get("visitor_id") for doc in sessions} - {None})
+    wanted: list[Any] = sorted({str(doc["visitor_id"]) for doc in sessions if doc.get("visitor_id") is not None})
     numbers: dict[Any, Any] = {}
     for i in range(0, len(wanted), 500):
         numbers.update({doc["visitor_id"]: doc.get("visitor_number") for doc in db[VISITORS].find(
@@ -584,7 +584,8 @@ def _clear(db: Database, site: str, dirty: _Dirty, left_out: set[datetime]) -> N
     visitor_clears = [
         UpdateOne({"_id": visitor.id, DIRTY: visitor.token},
                   {"$unset": {DIRTY: ""}, "$set": {ROLLED_FIRST_SEEN: hour_of(visitor.first)}})
-        for visitor in dirty.visitors if visitor.id not in waiting and visitor.token >= cutoff]
+        for visitor in dirty.visitors
+        if visitor.first is not None and visitor.id not in waiting and visitor.token >= cutoff]
     for i in range(0, len(visitor_clears), 1000):
         db[VISITORS].bulk_write(visitor_clears[i:i + 1000], ordered=False)
 
@@ -622,7 +623,8 @@ def is_built(db: Database, site: str) -> bool:
 
 def _extent(db: Database, site: str) -> tuple[datetime, datetime] | None:
     """The first and last instants of ``site``'s raw data, or ``None`` when it has none."""
-    firsts, lasts = [], []
+    firsts: list[datetime] = []
+    lasts: list[datetime] = []
     for collection, at in ((SESSIONS, "started_at"), (PAGE_VIEWS, "ts"), (CUSTOM_EVENTS, "ts"),
                            (VISITORS, "first_seen_at")):
         for direction, found in ((1, firsts), (-1, lasts)):
