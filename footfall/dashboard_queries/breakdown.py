@@ -179,7 +179,7 @@ def breakdown(db: Database, start: datetime, end: datetime, dimension: str, site
     check_dimension(dimension)
     sel = from_rollups.select(db, site, clauses, start, end, breakdown=True) if rollups else None
     if sel is not None:
-        sel.kind = dimension
+        sel.kind, sel.one_value = dimension, False
         try:
             tallies = from_rollups.range_tallies(sel, start, end)
             first = from_rollups.top_tallies(tallies, dimension == "page", None if limit is None else page * limit)

@@ -29,6 +29,7 @@ from footfall.dashboard_queries.filters import DIMENSIONS, Clause
 from footfall.dashboard_queries.periods import on_whole_hours
 from footfall.stores.cells import FIRST_SEEN, TOTAL, Cell, Value, decode_bitmap
 from footfall.stores.rollup_build import (
+    ALL_VALUES,
     HourCells,
     cells_from_docs,
     compute_hours,
@@ -56,6 +57,7 @@ class Selection:
 
     def __init__(self, db: Database, site: str, kind: str, value: Value, dirty: set[datetime]) -> None:
         self.db, self.site, self.kind, self.value, self.dirty = db, site, kind, value, dirty
+        self.one_value = kind != TOTAL  # a filter: only the row of ``value`` is read
 
 
 def select(db: Database, site: str | None, clauses: Sequence[Clause], *instants: datetime,
@@ -124,12 +126,13 @@ def _load(sel: Selection, kinds: tuple[str, ...], days: Sequence[datetime],
           hours: Sequence[datetime]) -> dict[datetime, HourCells]:
     """The cells of the pieces: stored days and clean hours read, dirty hours computed raw."""
     found: dict[datetime, HourCells] = {}
+    value = sel.value if sel.kind != TOTAL and FIRST_SEEN not in kinds and sel.one_value else ALL_VALUES
     if days:
-        stored = cells_from_docs(read_docs(sel.db, sel.site, kinds, "day", min(days), max(days) + DAY))
+        stored = cells_from_docs(read_docs(sel.db, sel.site, kinds, "day", min(days), max(days) + DAY, value))
         found.update({day: stored.get(day, HourCells()) for day in days})
     clean = [hour for hour in hours if hour not in sel.dirty]
     for lo, hi in _runs(clean):
-        stored = cells_from_docs(read_docs(sel.db, sel.site, kinds, "hour", lo, hi))
+        stored = cells_from_docs(read_docs(sel.db, sel.site, kinds, "hour", lo, hi, value))
         found.update({hour: stored.get(hour, HourCells()) for hour in clean if lo <= hour < hi})
     for lo, hi in _runs([hour for hour in hours if hour in sel.dirty], gap=1):
         computed = compute_hours(sel.db, sel.site, lo, hi)

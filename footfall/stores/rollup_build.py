@@ -276,17 +276,24 @@ def _write(db: Database, ops: list[Any]) -> None:
         raise StoreUnavailable(f"MongoDB did not take the rollups: {exc}") from exc
 
 
+ALL_VALUES: Any = object()  # read_docs: every row
+
+
 def read_docs(db: Database, site: str, kinds: Iterable[str], level: str, start: datetime,
-              end: datetime | None) -> list[dict[str, Any]]:
+              end: datetime | None, value: Any = ALL_VALUES) -> list[dict[str, Any]]:
     """The stored rollup documents of ``site`` for ``kinds`` at ``level`` with ``at`` in ``[start, end)``
     (``end`` ``None``: no upper bound), one indexed range read per kind.
 
+    :param value: read only the row of this value (a ``$elemMatch`` projection: a filtered summary
+        needs one row of documents that hold thousands); default every row.
     :raises StoreUnavailable: MongoDB did not answer.
     """
     at: dict[str, Any] = {"$gte": start} if end is None else {"$gte": start, "$lt": end}
+    projection = None if value is ALL_VALUES else {"site": 1, "level": 1, "at": 1, "kind": 1, "u": 1,
+                                                    "rows": {"$elemMatch": {"k": value}}}
     try:
         return [doc for kind in kinds
-                for doc in db[ROLLUPS].find({"site": site, "kind": kind, "level": level, "at": at})]
+                for doc in db[ROLLUPS].find({"site": site, "kind": kind, "level": level, "at": at}, projection)]
     except PyMongoError as exc:
         raise StoreUnavailable(f"MongoDB did not answer the rollups read: {exc}") from exc
 
@@ -299,7 +306,7 @@ def cells_from_docs(docs: Iterable[dict[str, Any]]) -> dict[datetime, HourCells]
         if doc["kind"] == FIRST_SEEN:
             cells.first_seen = decode_bitmap(doc["u"])
         else:
-            cells.kinds[doc["kind"]] = decode_rows(doc["rows"])
+            cells.kinds[doc["kind"]] = decode_rows(doc.get("rows") or [])
     return dict(buckets)
 
 
