@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from crawlerdetect import CrawlerDetect  # type: ignore[import-untyped]
 from pymongo.database import Database
 
+from footfall.cli import _ImportBars, main, progress_wanted
 from footfall.geo import Geoip2FastLookup
 from footfall.importer import ImportProgress, ImportSummary, import_log, log_size, parse_combined_line
 from tests.conftest import SHARED_DATA
@@ -498,3 +500,54 @@ def test_cities_from_a_maxmind_database(mongo_db: Database, tmp_path: Path, city
     import_log(path, mongo_db, site="s", session_ttl=TTL, geoip_db=city_db)
     (session,) = mongo_db.sessions.find()
     assert (session["country"], session["city"]) == ("GB", "London")
+
+
+# --- the command ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def cli_env(mongodb_uri: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FOOTFALL_REDIS_URL", redis_url)
+    monkeypatch.setenv("FOOTFALL_MONGODB_URI", mongodb_uri)
+    monkeypatch.delenv("FOOTFALL_GEOIP_DB", raising=False)
+
+
+def test_command_without_a_terminal_prints_the_summary_and_no_progress(
+    mongo_db: Database, tmp_path: Path, cli_env: None
+) -> None:
+    path = write_log(tmp_path, log_line(T0, "/a", referrer="https://www.example.com/"),
+                     log_line(T0, "/b", ip="192.0.2.2", referrer="https://shop.example.com/"))
+    result = CliRunner().invoke(main, ["import-log", str(path), "--site", "s", "--host", "example.com",
+                                       "--host", "shop.example.com"])
+    assert result.exit_code == 0, result.output
+    assert "reading" not in result.output and "writing" not in result.output
+    assert result.output.splitlines()[:3] == [f"{'lines read':<20} {2:>10}", f"{'page views':<20} {2:>10}",
+                                              f"{'sessions':<20} {2:>10}"]
+    assert [doc["referrer_host"] for doc in mongo_db.sessions.find()] == [None, None]
+
+
+def test_command_reads_standard_input(mongo_db: Database, tmp_path: Path, cli_env: None) -> None:
+    data = gzip.compress(write_log(tmp_path, log_line(T0, "/a")).read_bytes())
+    result = CliRunner().invoke(main, ["import-log", "-", "--site", "s", "--quiet"], input=data)
+    assert result.exit_code == 0, result.output
+    assert f"{'page views':<20} {1:>10}" in result.output
+    assert mongo_db.page_views.count_documents({}) == 1
+
+
+@pytest.mark.parametrize(("quiet", "tty", "wanted"), [
+    pytest.param(False, True, True, id="a terminal gets bars"),
+    pytest.param(True, True, False, id="--quiet turns them off"),
+    pytest.param(False, False, False, id="no terminal, no bars"),
+])
+def test_progress_only_on_a_terminal(quiet: bool, tty: bool, wanted: bool) -> None:
+    class Stream(io.StringIO):
+        def isatty(self) -> bool:
+            return tty
+
+    assert progress_wanted(quiet, Stream()) is wanted
+
+
+def test_progress_bars_draw_lines_and_rate(mongo_db: Database, tmp_path: Path) -> None:
+    path = write_log(tmp_path, *(log_line(T0 + timedelta(seconds=i), f"/p{i}") for i in range(5000)))
+    bars = _ImportBars()
+    import_log(path, mongo_db, site="s", session_ttl=TTL, progress=bars)
+    bars.close()  # drawn to sys.stderr, which is not a terminal here: click draws nothing, without error
