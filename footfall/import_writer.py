@@ -34,7 +34,7 @@ from footfall.stores.documents import PAGE_VIEWS, SESSIONS, VISITORS, visitor_nu
 from footfall.stores.rollups import apply_increments, rollup_increments
 from footfall.stores.visitor_numbers import reserve_block, visitor_doc_id
 
-__all__ = ["WRITE_BATCH", "NUMBER_CACHE", "ImportWriter", "insert_or_replace"]
+__all__ = ["WRITE_BATCH", "NUMBER_CACHE", "ImportWriter", "insert_or_replace", "insert_or_keep"]
 
 WRITE_BATCH = 1000  # page views per batch (MongoDB's own bulk batches are larger; this bounds memory)
 NUMBER_CACHE = 100_000  # visitor numbers remembered (LRU); the rest are read back from `visitors`
@@ -96,7 +96,7 @@ class ImportWriter:
         self._views: list[dict[str, Any]] = []
         self._sessions: list[dict[str, Any]] = []
         self._spans: dict[str, tuple[datetime, datetime]] = {}  # visitor id -> (first, last) seen in the batch
-        self._numbers: OrderedDict[str, int] = OrderedDict()
+        self._numbers: OrderedDict[str, tuple[int, datetime]] = OrderedDict()  # id -> (number, last seen written)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="footfall-import-writer")
         self._in_flight: Future[None] | None = None
         self.written_views = 0  # page views handed to the database so far
@@ -115,7 +115,7 @@ class ImportWriter:
         """Queue a finished ``sessions`` document (its ``visitor_number`` is filled in at the flush);
         its visitor's ``visitors`` document gets the session's first and last activity."""
         self._sessions.append(doc)
-        self._seen(doc["visitor_id"], doc["started_at"], doc["last_seen_at"])
+        self._seen(doc["visitor_id"], doc["started_at"], doc["last_seen_at"])  # page views already seen
 
     def _seen(self, visitor_id: str, first: datetime, last: datetime) -> None:
         span = self._spans.get(visitor_id)
@@ -129,13 +129,13 @@ class ImportWriter:
         """
         if not self._views and not self._sessions:
             return
-        numbers = self._number(self._spans)
+        numbers, visitor_updates = self._number(self._spans)
         for doc in (*self._views, *self._sessions):
             doc["visitor_number"] = numbers[doc["visitor_id"]]
         views, sessions = self._views, self._sessions
         self._views, self._sessions, self._spans = [], [], {}
         self._wait()
-        self._in_flight = self._pool.submit(self._write, views, sessions)
+        self._in_flight = self._pool.submit(self._write, views, sessions, visitor_updates)
         self.written_views += len(views)
 
     def close(self) -> None:
@@ -154,54 +154,110 @@ class ImportWriter:
             in_flight, self._in_flight = self._in_flight, None
             in_flight.result()
 
-    def _write(self, views: list[dict[str, Any]], sessions: list[dict[str, Any]]) -> None:
+    def _write(self, views: list[dict[str, Any]], sessions: list[dict[str, Any]],
+               visitor_updates: list[UpdateOne]) -> None:
+        if visitor_updates:
+            try:
+                self.db[VISITORS].bulk_write(visitor_updates, ordered=False)
+            except PyMongoError as exc:
+                raise StoreUnavailable(f"MongoDB did not store {len(visitor_updates)} visitors: {exc}") from exc
         new_views = insert_or_replace(self.db, PAGE_VIEWS, views)
         new_sessions = insert_or_replace(self.db, SESSIONS, sessions)
         apply_increments(self.db, rollup_increments(
             visits=[(self.site, doc["started_at"]) for doc in new_sessions],
             page_views=[(self.site, doc["ts"]) for doc in new_views]))
 
-    def _remember(self, visitor_id: str, number: int) -> None:
-        self._numbers[visitor_id] = number
+    def _remember(self, visitor_id: str, number: int, last_written: datetime) -> None:
+        self._numbers[visitor_id] = (number, last_written)
         self._numbers.move_to_end(visitor_id)
         if len(self._numbers) > NUMBER_CACHE:
             self._numbers.popitem(last=False)
 
-    def _number(self, spans: dict[str, tuple[datetime, datetime]]) -> dict[str, int]:
-        """Numbers for the batch's visitors, and their ``visitors`` writes (first and last seen,
-        the number when new), done before the batch's documents are handed over."""
-        numbers = {vid: self._numbers[vid] for vid in spans if vid in self._numbers}
-        unknown = [vid for vid in spans if vid not in numbers]
-        stored: set[str] = set()  # visitors documents that exist (with or without a number)
-        if unknown:
-            try:
-                found = self.db[VISITORS].find({"_id": {"$in": [visitor_doc_id(self.site, vid) for vid in unknown]}},
-                                               {"visitor_id": 1, "visitor_number": 1})
-                for doc in found:
-                    stored.add(doc["visitor_id"])
-                    if isinstance(doc.get("visitor_number"), int):
-                        numbers[doc["visitor_id"]] = int(doc["visitor_number"])
-            except PyMongoError as exc:
-                raise StoreUnavailable(f"MongoDB did not answer: {exc}") from exc
+    def _number(self, spans: dict[str, tuple[datetime, datetime]]) -> tuple[dict[str, int], list[UpdateOne]]:
+        """Numbers for the batch's visitors, and the ``visitors`` writes still to do.
+
+        Visitors not remembered are looked up (one ``$in`` read); those without a document are
+        inserted whole, with their number: the document :func:`visitor_update` would create, which
+        on SecantusDB costs half a read-and-upsert. Numbers go to the visitors without one, in
+        first-seen order (ties by visitor id), one block per batch. All of it happens here, before
+        the batch's documents are handed over, so a later batch finds them.
+
+        :return: ``(visitor id -> number, the first-and-last-seen updates of visitors already
+            stored)``: those go with the batch's documents.
+        """
+        numbers: dict[str, int] = {}
+        updates: list[UpdateOne] = []
+        unknown: list[str] = []
+        for vid, (first, last) in spans.items():
+            known = self._numbers.get(vid)
+            if known is None:
+                unknown.append(vid)
+                continue
+            numbers[vid] = known[0]
+            if last > known[1]:  # time order: only the last-seen moves forward
+                updates.append(UpdateOne(*visitor_update(self.site, vid, first, last), upsert=True))
+                self._remember(vid, known[0], last)
+            else:
+                self._numbers.move_to_end(vid)
+        if not unknown:
+            return numbers, updates
+        stored: set[str] = set()  # visitors documents that exist, numbered or not
+        try:
+            found = self.db[VISITORS].find({"_id": {"$in": [visitor_doc_id(self.site, vid) for vid in unknown]}},
+                                           {"visitor_id": 1, "visitor_number": 1})
+            for doc in found:
+                stored.add(doc["visitor_id"])
+                if isinstance(doc.get("visitor_number"), int):
+                    numbers[doc["visitor_id"]] = int(doc["visitor_number"])
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"MongoDB did not answer: {exc}") from exc
+        updates.extend(UpdateOne(*visitor_update(self.site, vid, *spans[vid]), upsert=True)
+                       for vid in unknown if vid in stored)
         lacking = sorted((vid for vid in unknown if vid not in numbers), key=lambda vid: (spans[vid][0], vid))
         if lacking:
             first_number, _ = reserve_block(self.db, self.site, len(lacking))
             numbers.update({vid: first_number + i for i, vid in enumerate(lacking)})
-        new = set(lacking)
-        ops: list[UpdateOne] = []
-        late_numbers: list[UpdateOne] = []
-        for vid, (first, last) in spans.items():
-            query, update = visitor_update(self.site, vid, first, last)
-            if vid in new and vid not in stored:  # a new document: its number in the same upsert
-                update["$setOnInsert"] = {**update["$setOnInsert"], "visitor_number": numbers[vid]}
-            elif vid in new:  # stored without a number (numbered by no one yet)
-                late_numbers.append(UpdateOne(*visitor_number_update(self.site, vid, numbers[vid])))
-            ops.append(UpdateOne(query, update, upsert=True))
-            self._remember(vid, numbers[vid])
-        for batch in (ops, late_numbers):  # in this order: a number update needs its document
-            if batch:
+            fresh = [{**_visitor_document(*visitor_update(self.site, vid, *spans[vid])), "visitor_number": numbers[vid]}
+                     for vid in lacking if vid not in stored]
+            inserted = {doc["visitor_id"] for doc in insert_or_keep(self.db, VISITORS, fresh)}
+            raced = [vid for vid in lacking if vid not in stored and vid not in inserted]  # created meanwhile
+            ops = [UpdateOne(*visitor_update(self.site, vid, *spans[vid]), upsert=True) for vid in raced]
+            ops += [UpdateOne(*visitor_number_update(self.site, vid, numbers[vid]))
+                    for vid in lacking if vid not in inserted]  # only where no number is set yet
+            if ops:
                 try:
-                    self.db[VISITORS].bulk_write(batch, ordered=False)
+                    self.db[VISITORS].bulk_write(ops, ordered=True)  # in order: a number needs its document
                 except PyMongoError as exc:
-                    raise StoreUnavailable(f"MongoDB did not store {len(batch)} visitors: {exc}") from exc
-        return numbers
+                    raise StoreUnavailable(f"MongoDB did not number {len(ops)} visitors: {exc}") from exc
+        for vid in unknown:
+            self._remember(vid, numbers[vid], spans[vid][1])
+        return numbers, updates
+
+
+def _visitor_document(query: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """The document an upsert of :func:`visitor_update`'s ``(query, update)`` inserts."""
+    return {**query, **update["$min"], **update["$max"], **update["$set"], **update["$setOnInsert"]}
+
+
+def insert_or_keep(db: Database, collection: str, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert ``documents`` (unordered), leaving alone those whose ``_id`` is already stored.
+
+    :return: the documents inserted.
+    :raises StoreUnavailable: MongoDB did not answer, or refused a document for a reason other than
+        a duplicate ``_id``.
+    """
+    if not documents:
+        return []
+    try:
+        db[collection].bulk_write([InsertOne(doc) for doc in documents], ordered=False)
+        return documents
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        other = [error for error in errors if error.get("code") != DUPLICATE_KEY]
+        if other:
+            raise StoreUnavailable(
+                f"MongoDB refused {len(other)} {collection} documents: {other[0].get('errmsg')}") from exc
+        existing = {error["index"] for error in errors}
+        return [doc for i, doc in enumerate(documents) if i not in existing]
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"MongoDB did not store {len(documents)} {collection} documents: {exc}") from exc

@@ -551,3 +551,15 @@ def test_progress_bars_draw_lines_and_rate(mongo_db: Database, tmp_path: Path) -
     bars = _ImportBars()
     import_log(path, mongo_db, site="s", session_ttl=TTL, progress=bars)
     bars.close()  # drawn to sys.stderr, which is not a terminal here: click draws nothing, without error
+
+
+@pytest.mark.parametrize(("agent", "parsed"), [
+    pytest.param('Mozilla \\"quoted\\" 5.0', 'Mozilla \\"quoted\\" 5.0', id="Apache's escaped quote"),
+    pytest.param("Mozilla \\x22nginx\\x22", "Mozilla \\x22nginx\\x22", id="nginx's escaped quote"),
+    pytest.param("ends in a backslash \\\\", "ends in a backslash \\\\", id="escaped backslash"),
+    pytest.param('bare " quote', "bare ", id="an unescaped quote ends the field; the rest is a trailing field"),
+    pytest.param("trailing backslash \\", None, id="a lone backslash escapes the closing quote"),
+])
+def test_quoted_fields(agent: str, parsed: str | None) -> None:
+    line = parse_combined_line(f'192.0.2.1 - - [01/Mar/2024:08:30:00 +0000] "GET / HTTP/1.1" 200 5 "-" "{agent}"')
+    assert (line.user_agent if line else None) == parsed
