@@ -149,6 +149,17 @@ class ImportWriter:
         finally:
             self._pool.shutdown(wait=True)
 
+    def abort(self) -> None:
+        """Drop what is pending and stop, after the write in flight ends (its error, if any, is
+        dropped too: the caller is already handling one). Nothing pending is written."""
+        self._views, self._sessions, self._spans = [], [], {}
+        try:
+            self._wait()
+        except Exception:  # noqa: BLE001, S110 - the caller's exception is the one to report
+            pass
+        finally:
+            self._pool.shutdown(wait=True)
+
     def _wait(self) -> None:
         if self._in_flight is not None:
             in_flight, self._in_flight = self._in_flight, None

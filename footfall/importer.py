@@ -310,7 +310,9 @@ def _sessionize(records: Iterable[Record], sessionizer: Sessionizer, writer: Imp
             sessionizer.page_view(now, client_ip=client_ip, user_agent=user_agent, target=target,
                                   referrer=referrer, view_id=event_id(site, text, occurrence))
         sessionizer.finish_all()
-    finally:
-        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
     if progress is not None:
         progress(ImportProgress("write", lines, writer.written_views, page_views))
