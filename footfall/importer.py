@@ -263,6 +263,8 @@ def _read(source: LogSource, hits: ExternalSort[Record], visitors: ExternalSort[
     """Phase 1: parse every line, count it, and add each page view to the sort."""
     read_bytes = 0  # decompressed, when the source cannot tell its position
     number = -1
+    if progress is not None:
+        progress(ImportProgress("read", 0, 0, source.size))
     for number, raw in enumerate(source.lines):
         read_bytes += len(raw)
         if progress is not None and number % PROGRESS_EVERY == PROGRESS_EVERY - 1:
@@ -295,6 +297,8 @@ def _sessionize(records: Iterable[Record], sessionizer: Sessionizer, writer: Imp
     occurrences: Counter[str] = Counter()  # identical lines have identical times: counted per second
     current: int | None = None
     now = datetime.min
+    if progress is not None:
+        progress(ImportProgress("write", lines, 0, page_views))
     try:
         for ts, _number, text, client_ip, target, referrer, user_agent in records:
             if ts != current:
