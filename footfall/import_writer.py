@@ -38,6 +38,7 @@ __all__ = ["WRITE_BATCH", "NUMBER_CACHE", "ImportWriter", "insert_or_replace", "
 
 WRITE_BATCH = 1000  # page views per batch (MongoDB's own bulk batches are larger; this bounds memory)
 NUMBER_CACHE = 100_000  # visitor numbers remembered (LRU); the rest are read back from `visitors`
+LOOKUP_CHUNK = 100  # ids per $in read: SecantusDB checks each document found against the whole list
 DUPLICATE_KEY = 11000
 
 
@@ -187,9 +188,11 @@ class ImportWriter:
     def _number(self, spans: dict[str, tuple[datetime, datetime]]) -> tuple[dict[str, int], list[UpdateOne]]:
         """Numbers for the batch's visitors, and the ``visitors`` writes still to do.
 
-        Visitors not remembered are looked up (one ``$in`` read); those without a document are
-        inserted whole, with their number: the document :func:`visitor_update` would create, which
-        on SecantusDB costs half a read-and-upsert. Numbers go to the visitors without one, in
+        Visitors not remembered are looked up (``$in`` reads of :data:`LOOKUP_CHUNK` ids: SecantusDB
+        matches every document found against the whole list, so one read of a whole batch costs the
+        square of its size); those without a document are inserted whole, with their number: the
+        document :func:`visitor_update` would create, which on SecantusDB costs half a
+        read-and-upsert. Numbers go to the visitors without one, in
         first-seen order (ties by visitor id), one block per batch. All of it happens here, before
         the batch's documents are handed over, so a later batch finds them.
 
@@ -214,12 +217,12 @@ class ImportWriter:
             return numbers, updates
         stored: set[str] = set()  # visitors documents that exist, numbered or not
         try:
-            found = self.db[VISITORS].find({"_id": {"$in": [visitor_doc_id(self.site, vid) for vid in unknown]}},
-                                           {"visitor_id": 1, "visitor_number": 1})
-            for doc in found:
-                stored.add(doc["visitor_id"])
-                if isinstance(doc.get("visitor_number"), int):
-                    numbers[doc["visitor_id"]] = int(doc["visitor_number"])
+            for start in range(0, len(unknown), LOOKUP_CHUNK):
+                ids = [visitor_doc_id(self.site, vid) for vid in unknown[start:start + LOOKUP_CHUNK]]
+                for doc in self.db[VISITORS].find({"_id": {"$in": ids}}, {"visitor_id": 1, "visitor_number": 1}):
+                    stored.add(doc["visitor_id"])
+                    if isinstance(doc.get("visitor_number"), int):
+                        numbers[doc["visitor_id"]] = int(doc["visitor_number"])
         except PyMongoError as exc:
             raise StoreUnavailable(f"MongoDB did not answer: {exc}") from exc
         updates.extend(UpdateOne(*visitor_update(self.site, vid, *spans[vid]), upsert=True)
