@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--include-bots", action="store_true", help="pass --include-bots")
     parser.add_argument("--keep", type=Path, default=None, help="keep the temporary directory here")
     args = parser.parse_args(argv)
+    commit, dirty = _git_commit(), _dirty()  # the code the child imports: read before it starts
     work = Path(tempfile.mkdtemp(prefix="footfall-import-bench-", dir=args.keep))
     load_before = os.getloadavg()
     mongodb = start_mongodb(work / "mongodb")
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     code = os.waitstatus_to_exitcode(status)
     print(f"- command: `{' '.join(['.venv/bin/python', '-m', 'benchmarks.import_log', *(argv or sys.argv[1:])])}`")
-    print(f"- commit: {_git_commit()}{' (uncommitted changes in footfall/)' if _dirty() else ''}")
+    print(f"- commit: {commit}{' (uncommitted changes in footfall/)' if dirty else ''}")
     print(f"- machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")
     print(f"- load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; "
           f"after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
