@@ -177,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"- import exit status: {code}")
     print(f"- import wall time: {seconds:.1f} s")
     print(f"- **lines/s end to end: {args.lines / seconds:,.0f}**")
-    print(f"- **importer peak RSS: {usage.ru_maxrss / 1024:,.0f} MB** (ru_maxrss of the import process)")
-    print(f"- MongoDB-wire server peak RSS: {server_peak / 2**20:,.0f} MB" if server_peak else
+    print(f"- **importer peak RSS: {usage.ru_maxrss / 1024:,.0f} MiB** (ru_maxrss of the import process)")
+    print(f"- MongoDB-wire server peak RSS: {server_peak / 2**20:,.0f} MiB" if server_peak else
           "- MongoDB-wire server peak RSS: not measured")
     print(f"- importer CPU: user {usage.ru_utime:.1f} s, system {usage.ru_stime:.1f} s")
     if server_cpu_before is not None and server_cpu_after is not None:
