@@ -323,24 +323,70 @@ def numbers_backfill(site: str | None) -> None:
 
 @main.group()
 def rollups() -> None:
-    """Hourly rollups (rollups_hourly): rebuild a range from the raw collections."""
+    """The rollups the dashboard reads (collection ``rollups``): rebuild or check a range of days."""
+
+
+def _rollup_range(start: date, end: date) -> None:
+    if end < start:
+        raise click.BadParameter(f"end {end.isoformat()} is before start {start.isoformat()}", param_hint="--end")
+
+
+@contextlib.contextmanager
+def _hours_bar(label: str, hours: int, quiet: bool) -> Iterator[Any]:
+    """A progress bar over ``hours`` on stderr (hours done, rate, ETA); a no-op when ``quiet`` or
+    when stderr is not a terminal."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    with click.progressbar(length=hours, label=label, file=sys.stderr, show_eta=True, show_percent=True,
+                           item_show_func=lambda _: None) as bar:
+        yield bar.update
 
 
 @rollups.command("rebuild")
 @click.option("--start", callback=_parse_date, required=True, help="First UTC day, YYYY-MM-DD.")
 @click.option("--end", callback=_parse_date, required=True, help="Last UTC day, inclusive, YYYY-MM-DD.")
 @click.option("--site", default=None, help="One site (default: every site).")
-def rollups_rebuild(start: date, end: date, site: str | None) -> None:
-    """Recompute the hourly rollups of a range of days exactly from sessions, page views and custom
-    events (idempotent: run it again for the same result)."""
-    from footfall.stores.rollups import rebuild_rollups
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def rollups_rebuild(start: date, end: date, site: str | None, quiet: bool) -> None:
+    """Recompute the rollups of a range of UTC days exactly from the raw sessions, page views, custom
+    events and visitors (idempotent: running it twice changes nothing)."""
+    from footfall.stores.rollup_build import rebuild, rollup_sites
 
-    if end < start:
-        raise click.BadParameter(f"end {end.isoformat()} is before start {start.isoformat()}", param_hint="--end")
+    _rollup_range(start, end)
     with _stores(require_secret_key=False) as settings, _mongo(settings) as db:
         try:
-            hours = rebuild_rollups(db, start, end, site)
+            names = rollup_sites(db, site)
+            hours = ((end - start).days + 1) * 24 * len(names)
+            with _hours_bar("rebuilding", hours, quiet) as progress:
+                built = rebuild(db, start, end, site, progress)
         except FootfallError as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(f"rollups rebuilt for {start} .. {end}, site: {site or 'all sites'}: "
-               f"{hours} hourly documents in the range")
+    click.echo(f"rollups rebuilt for {start} .. {end}, {len(names)} site(s) ({', '.join(names) or 'none'}): "
+               f"{built} hours")
+
+
+@rollups.command("check")
+@click.option("--start", callback=_parse_date, required=True, help="First UTC day, YYYY-MM-DD.")
+@click.option("--end", callback=_parse_date, required=True, help="Last UTC day, inclusive, YYYY-MM-DD.")
+@click.option("--site", default=None, help="One site (default: every site).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def rollups_check(start: date, end: date, site: str | None, quiet: bool) -> None:
+    """Compare the stored rollups of a range of UTC days with the raw collections and print every
+    difference; exit status 1 when there is one (run it after a crash; `rollups rebuild` repairs)."""
+    from footfall.stores.rollup_build import check, rollup_sites
+
+    _rollup_range(start, end)
+    with _stores(require_secret_key=False) as settings, _mongo(settings) as db:
+        try:
+            names = rollup_sites(db, site)
+            with _hours_bar("checking", ((end - start).days + 1) * 24 * len(names), quiet) as progress:
+                differences = check(db, start, end, site, progress)
+        except FootfallError as exc:
+            raise click.ClickException(str(exc)) from exc
+    for diff in differences:
+        click.echo(f"{diff.site} {diff.level} {diff.at:%Y-%m-%dT%H}Z {diff.kind}: stored {diff.stored} "
+                   f"!= raw {diff.raw}")
+    click.echo(f"{len(differences)} difference(s) in {start} .. {end}, {len(names)} site(s)")
+    if differences:
+        sys.exit(1)

@@ -33,6 +33,7 @@ from footfall.errors import StoreUnavailable
 from footfall.stores.event_codec import EntryError, QueuedRecords, decode_entry
 from footfall.stores.mongo_writer import ensure_indexes, write_batch
 from footfall.stores.redis_sessions import COUNTERS_KEY, KEY_PREFIX, STREAM_KEY
+from footfall.stores.rollup_build import refresh as refresh_rollups
 
 __all__ = ["Drain", "DEAD_LETTER_KEY", "GROUP", "backlog"]
 
@@ -83,6 +84,8 @@ class Drain:
     :param batch_size: entries per MongoDB batch.
     :param block: seconds to wait for new entries per read.
     :param claim_idle: seconds after which another consumer's unacknowledged entries are claimed.
+    :param rollup_every: seconds between two passes of the rollup builder
+        (:func:`footfall.stores.rollup_build.refresh`) while running; 0 turns it off.
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class Drain:
         batch_size: int = 500,
         block: float = 1.0,
         claim_idle: float = 30.0,
+        rollup_every: float = 5.0,
     ) -> None:
         self.client = client
         self.db = db
@@ -105,6 +109,8 @@ class Drain:
         self._next_claim = 0.0
         self._group_ready = False
         self._indexes_ready = False
+        self.rollup_every = rollup_every
+        self._next_rollup = 0.0
 
     def ensure_group(self) -> None:
         """Create the consumer group (and the stream) if missing; entries already queued are kept.
@@ -200,6 +206,17 @@ class Drain:
         for entry_id, (_, reason) in dead.items():
             log.error("event %s set aside in %s: %s", entry_id, DEAD_LETTER_KEY, reason)
 
+    def _refresh_rollups(self, *, final: bool) -> None:
+        """Run the rollup builder when it is due (and once more on the way out); a store failure is
+        logged and retried at the next pass, never fatal: the raw data is already safe."""
+        if not self.rollup_every or (time.monotonic() < self._next_rollup and not final):
+            return
+        self._next_rollup = time.monotonic() + self.rollup_every
+        try:
+            refresh_rollups(self.db)
+        except StoreUnavailable as exc:
+            log.warning("drain %s: rollups not refreshed: %s", self.consumer, exc)
+
     def drain_all(self) -> int:
         """Write everything queued now, without waiting for more (tests, shutdown).
 
@@ -235,6 +252,7 @@ class Drain:
                 (time.sleep if stopping else stop.wait)(delay)
                 continue
             delay = 0.0
+            self._refresh_rollups(final=stopping and handled == 0)
             if stopping and handled == 0:
                 log.info("drain %s stopped: nothing queued", self.consumer)
                 return

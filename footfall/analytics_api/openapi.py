@@ -37,6 +37,8 @@ CHANGE_SCHEMA = {"type": "object", "nullable": True, "required": list(METRICS), 
 DATE = {"type": "string", "format": "date"}
 RANGE_PROPERTIES: dict[str, Any] = {"site": {"type": "string", "nullable": True}, "start": DATE, "end": DATE,
                                     "tz": {"type": "string"}}
+SOURCE = {"type": "string", "enum": ["rollups", "raw"],
+          "description": "what answered: the rollups, or an aggregation of the raw collections (same numbers)"}
 
 
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -108,7 +110,7 @@ OPENAPI: dict[str, Any] = {
                            "the period to compare with (default previous_period)")],
             _json({"allOf": [{"$ref": "#/components/schemas/Metrics"}, {"type": "object", "properties": {
                 "previous": {"allOf": [{"$ref": "#/components/schemas/Metrics"}], "nullable": True},
-                "change": CHANGE_SCHEMA, **RANGE_PROPERTIES,
+                "change": CHANGE_SCHEMA, **RANGE_PROPERTIES, "source": SOURCE,
                 "compare": {"type": "string", "enum": ["previous_period", "year_over_year", "none"]},
                 "previous_start": {**DATE, "nullable": True}, "previous_end": {**DATE, "nullable": True}}}]})),
         "/analytics/api/timeseries": _get("One metric per time bucket, every bucket present", [
@@ -116,13 +118,14 @@ OPENAPI: dict[str, Any] = {
             _query("metric", {"type": "string", "enum": ["visits", "unique_visitors", "page_views", "bounce_rate",
                                                          "visit_duration"]}, "default visits"),
             _query("interval", {"type": "string", "enum": ["hour", "day", "week", "month"]}, "default day")],
-            _json({"type": "object", "required": ["metric", "interval", "tz", "points"], "properties": {
-                "metric": {"type": "string"}, "interval": {"type": "string"}, **RANGE_PROPERTIES,
+            _json({"type": "object", "required": ["source", "metric", "interval", "tz", "points"], "properties": {
+                "metric": {"type": "string"}, "interval": {"type": "string"}, **RANGE_PROPERTIES, "source": SOURCE,
                 "points": {"type": "array", "items": {"type": "object", "required": ["bucket", "value"], "properties": {
                     "bucket": {"type": "string"}, "value": {"type": "number", "minimum": 0}}}}}})),
         "/analytics/api/breakdown": _get("Metrics per value of a dimension, paginated", [
             *SCOPE, DIMENSION, LIMIT, _query("page", {"type": "integer", "minimum": 1, "maximum": 1000000}, "1-based")],
-            _json({"type": "object", "required": ["dimension", "results", "page", "total"], "properties": {
+            _json({"type": "object", "required": ["source", "dimension", "results", "page", "total"], "properties": {
+                "source": SOURCE,
                 "dimension": {"type": "string"}, "results": {"type": "array",
                                                              "items": {"$ref": "#/components/schemas/BreakdownRow"}},
                 "page": {"type": "integer"}, "limit": {"type": "integer", "nullable": True}, "total": INTEGER,

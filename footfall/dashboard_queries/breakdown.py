@@ -26,6 +26,7 @@ from typing import Any
 
 from pymongo.database import Database
 
+from footfall.dashboard_queries import from_rollups
 from footfall.dashboard_queries.filters import DIMENSIONS, Clause, as_clauses, label_of, value_condition
 from footfall.dashboard_queries.pipeline import Query, filter_stages, run, time_match, views_pipeline, visit_facts
 from footfall.errors import InvalidQuery
@@ -151,8 +152,10 @@ def check_page(limit: int | None, page: int) -> None:
 
 
 def breakdown(db: Database, start: datetime, end: datetime, dimension: str, site: str | None = None, *,
-              filters: str | Iterable[Clause] | None = None, limit: int | None = 10, page: int = 1) -> dict[str, Any]:
-    """Run :func:`breakdown_query` (one round trip).
+              filters: str | Iterable[Clause] | None = None, limit: int | None = 10, page: int = 1,
+              rollups: bool = True) -> dict[str, Any]:
+    """The breakdown, from the rollups for one site without filter on whole-hour edges
+    (:mod:`~footfall.dashboard_queries.from_rollups`), else by :func:`breakdown_query` (one round trip).
 
     :param db: the footfall database.
     :param start: inclusive lower bound (UTC datetime); :param end: exclusive upper bound.
@@ -161,7 +164,9 @@ def breakdown(db: Database, start: datetime, end: datetime, dimension: str, site
         or ``event``.
     :param site: one site, or ``None`` for every site. :param filters: the grammar's text or clauses.
     :param limit: rows per page (1..1000), ``None`` for every row; :param page: 1-based page.
-    :return: ``{"dimension": str, "results": [{"value": str, "total_visits": int, "unique_visitors":
+    :param rollups: allow the rollups (the same answer; ``False`` forces the raw path).
+    :return: ``{"source": "rollups" | "raw", "dimension": str, "results": [{"value": str, "total_visits": int,
+        "unique_visitors":
         int, "page_views": int, "bounce_rate": float (0..1), "visit_duration": int (seconds)}
         (+ "events": int for ``event``), ...], "page": int, "limit": int | None, "total": int}``,
         ``total`` being the number of values (rows over all pages).
@@ -170,11 +175,30 @@ def breakdown(db: Database, start: datetime, end: datetime, dimension: str, site
     """
     clauses = as_clauses(filters)
     check_page(limit, page)
-    docs = run(db, breakdown_query(start, end, dimension, site, clauses, limit, page))
-    if limit is None:
-        rows, total = docs, len(docs)
-    else:
-        facet = docs[0] if docs else {}
-        rows, total = facet.get("rows", []), (facet.get("total") or [{"n": 0}])[0]["n"]
-    return {"dimension": dimension, "results": [row_of(dimension, row) for row in rows], "page": page,
-            "limit": limit, "total": int(total)}
+    check_dimension(dimension)
+    sel = from_rollups.select(db, site, clauses, start, end, breakdown=True) if rollups else None
+    if sel is not None:
+        sel.kind = dimension
+        try:
+            tallies = from_rollups.range_tallies(sel, start, end)
+            first = from_rollups.top_tallies(tallies, dimension == "page", None if limit is None else page * limit)
+            rows = [_sums(value, tally) for value, tally in first[(page - 1) * (limit or 0):]]
+            total = len(tallies)
+        except from_rollups.Unanswerable:
+            sel = None
+    if sel is None:
+        docs = run(db, breakdown_query(start, end, dimension, site, clauses, limit, page))
+        if limit is None:
+            rows, total = docs, len(docs)
+        else:
+            facet = docs[0] if docs else {}
+            rows, total = facet.get("rows", []), (facet.get("total") or [{"n": 0}])[0]["n"]
+    return {"source": "raw" if sel is None else "rollups", "dimension": dimension,
+            "results": [row_of(dimension, row) for row in rows], "page": page, "limit": limit, "total": int(total)}
+
+
+def _sums(value: Any, tally: from_rollups.Tally) -> dict[str, Any]:
+    """A value's rollup tally as the sums :func:`row_of` reads (the raw query's row shape)."""
+    return {"_id": value, "visits": tally.visits, "visitors": tally.unique_visitors(),
+            "page_views": tally.page_views, "bounces": tally.bounces, "duration_ms": tally.duration_ms,
+            "events": tally.events}

@@ -3,7 +3,7 @@
 Every query is one ``aggregate`` command (:class:`Query`: a collection and a pipeline). Each pipeline
 and each ``$unionWith`` sub-pipeline starts with a ``$match`` on the site and time range alone, which
 an index answers (``sessions.site_started_at``, ``page_views.site_ts``, ``custom_events.site_ts``,
-``rollups_hourly.site_hour``, or the time-only index when no site is given); filter clauses follow in a
+or the time-only index when no site is given); filter clauses follow in a
 second ``$match`` (MongoDB merges the two, and a planner that only uses an index for a pure range
 still does). Joins are ``$lookup`` on ``_id`` (``sessions`` by a page view's ``session_id``,
 ``visitors`` by ``"<site>|<visitor id>"``).
@@ -27,7 +27,7 @@ from footfall.dashboard_queries.filters import Clause, session_condition, view_c
 from footfall.errors import StoreUnavailable
 from footfall.stores.documents import SESSIONS
 
-__all__ = ["Query", "run", "time_match", "filter_stages", "visit_facts", "views_pipeline", "rollups_match",
+__all__ = ["Query", "run", "time_match", "filter_stages", "visit_facts", "views_pipeline",
            "visit_metrics", "BOUNCE"]
 
 
@@ -97,11 +97,6 @@ def views_pipeline(start: datetime, end: datetime, site: str | None, clauses: Se
             *filter_stages(clauses, "visit."),
         ]
     return stages
-
-
-def rollups_match(start: datetime, end: datetime, site: str) -> dict[str, Any]:
-    """The ``$match`` of the ``rollups_hourly`` documents of ``site`` whose hour is in ``[start, end)``."""
-    return time_match("hour", start, end, site)
 
 
 def visit_metrics(visits: int, visitors: int, page_views: int, bounces: int, duration_ms: float,

@@ -13,12 +13,11 @@ Definitions (docs/data-model.md, "Definitions"; issue 6), for a site and instant
 - **new visits** = visits whose visitor's ``first_seen_at`` (``visitors``) is at or after ``start``
   (or who has no ``visitors`` document); **returning visits** = the rest.
 
-One aggregation round trip on ``sessions``: the visits of the range (and of the previous period, by
-``$unionWith``), grouped per visitor, joined with ``visitors`` by ``_id``; page views by ``$unionWith``
-from ``page_views`` or, for an unfiltered site whose range edges are whole UTC hours, from
-``rollups_hourly`` (the drain's hourly ``$inc`` counts: cost grows with hours, not page views). Visits
-are counted from the sessions even then, since the sessions are read for the visitors anyway and
-``new_visits + returning_visits`` must equal ``total_visits``.
+Two paths give the same numbers. The rollups (:mod:`~footfall.dashboard_queries.from_rollups`) answer
+one site, unfiltered or filtered by one ``dimension==value``, on whole-hour edges: the cost grows with
+the days and hours of the range, not with its visits. Otherwise one aggregation round trip on the raw
+``sessions``: the visits of the range (and of the previous period, by ``$unionWith``), grouped per
+visitor, joined with ``visitors`` by ``_id``, and the page views by ``$unionWith`` from ``page_views``.
 """
 
 from __future__ import annotations
@@ -29,30 +28,24 @@ from typing import Any
 
 from pymongo.database import Database
 
+from footfall.dashboard_queries import from_rollups
 from footfall.dashboard_queries.filters import Clause, as_clauses
-from footfall.dashboard_queries.periods import DayRange, day_range, on_whole_hours
+from footfall.dashboard_queries.periods import DayRange, day_range
 from footfall.dashboard_queries.pipeline import (
     Query,
     filter_stages,
-    rollups_match,
     run,
     time_match,
     views_pipeline,
     visit_facts,
     visit_metrics,
 )
-from footfall.stores.documents import PAGE_VIEWS, ROLLUPS_HOURLY, SESSIONS, VISITORS
+from footfall.stores.documents import PAGE_VIEWS, SESSIONS, VISITORS
 
-__all__ = ["DayRange", "day_range", "summarize", "summary_query", "change", "METRICS", "uses_rollups"]
+__all__ = ["DayRange", "day_range", "summarize", "summary_query", "change", "METRICS"]
 
 METRICS = ("total_visits", "unique_visitors", "page_views", "views_per_visit", "bounce_rate", "visit_duration",
            "new_visits", "returning_visits")
-
-
-def uses_rollups(site: str | None, clauses: Sequence[Clause], *instants: datetime) -> bool:
-    """Whether page views (and, in a time series, visits) may come from ``rollups_hourly``: one site,
-    no filter, and every range or bucket edge on a whole UTC hour."""
-    return site is not None and not clauses and on_whole_hours(*instants)
 
 
 def _visits(start: datetime, end: datetime, site: str | None, clauses: Sequence[Clause], period: str) -> list[dict]:
@@ -60,32 +53,25 @@ def _visits(start: datetime, end: datetime, site: str | None, clauses: Sequence[
             {"$project": {**visit_facts(), "period": {"$literal": period}}}]
 
 
-def _page_views(start: datetime, end: datetime, site: str | None, clauses: Sequence[Clause], period: str,
-                rollups: bool) -> dict[str, Any]:
-    if rollups and site is not None:
-        stages = [rollups_match(start, end, site), {"$group": {"_id": None, "page_views": {"$sum": "$page_views"}}}]
-        coll = ROLLUPS_HOURLY
-    else:
-        stages = [*views_pipeline(start, end, site, clauses), {"$group": {"_id": None, "page_views": {"$sum": 1}}}]
-        coll = PAGE_VIEWS
-    return {"$unionWith": {"coll": coll, "pipeline": [*stages, {"$set": {"_id": {"$literal": period}}}]}}
+def _page_views(start: datetime, end: datetime, site: str | None, clauses: Sequence[Clause],
+                period: str) -> dict[str, Any]:
+    stages = [*views_pipeline(start, end, site, clauses), {"$group": {"_id": None, "page_views": {"$sum": 1}}}]
+    return {"$unionWith": {"coll": PAGE_VIEWS, "pipeline": [*stages, {"$set": {"_id": {"$literal": period}}}]}}
 
 
 def summary_query(start: datetime, end: datetime, site: str | None = None, clauses: Sequence[Clause] = (),
-                  previous: tuple[datetime, datetime] | None = None, rollups: bool = True) -> Query:
-    """The summary aggregation (pure).
+                  previous: tuple[datetime, datetime] | None = None) -> Query:
+    """The summary aggregation on the raw collections (pure).
 
     :param start: inclusive lower bound (UTC datetime). :param end: exclusive upper bound.
     :param site: one site, or ``None`` for every site.
     :param clauses: filter clauses (:mod:`~footfall.dashboard_queries.filters`).
     :param previous: ``(start, end)`` of the period to compare with, or ``None``.
-    :param rollups: allow ``rollups_hourly`` for page views (when :func:`uses_rollups` holds).
     :return: a :class:`Query` on ``sessions`` yielding one document per period that has data,
         ``{"_id": "current" | "previous", "visits", "visitors", "bounces", "duration_ms", "new",
         "page_views"}``.
     """
     periods = [("current", start, end)] + ([("previous", *previous)] if previous else [])
-    from_rollups = rollups and uses_rollups(site, clauses, *[t for _, a, b in periods for t in (a, b)])
     stages = _visits(start, end, site, clauses, "current")
     if previous:
         stages.append({"$unionWith": {"coll": SESSIONS, "pipeline": _visits(*previous, site, clauses, "previous")}})
@@ -106,7 +92,7 @@ def summary_query(start: datetime, end: datetime, site: str | None = None, claus
         {"$group": {"_id": "$_id.period", "visits": {"$sum": "$visits"}, "visitors": {"$sum": 1},
                     "bounces": {"$sum": "$bounces"}, "duration_ms": {"$sum": "$duration_ms"},
                     "new": {"$sum": "$new"}}},
-        *[_page_views(a, b, site, clauses, name, from_rollups) for name, a, b in periods],
+        *[_page_views(a, b, site, clauses, name) for name, a, b in periods],
         {"$group": {"_id": "$_id", **{k: {"$sum": f"${k}"} for k in (
             "visits", "visitors", "bounces", "duration_ms", "new", "page_views")}}},
     ]
@@ -127,7 +113,8 @@ def _metrics(row: dict[str, Any] | None) -> dict[str, Any]:
 def summarize(db: Database, start: datetime, end: datetime, site: str | None = None, *,
               filters: str | Iterable[Clause] | None = None, previous: tuple[datetime, datetime] | None = None,
               rollups: bool = True) -> dict[str, Any]:
-    """Run :func:`summary_query` (one round trip).
+    """The summary, from the rollups when they can answer (see the module doc), else by
+    :func:`summary_query` (one round trip on the raw collections).
 
     :param db: the footfall database.
     :param start: inclusive lower bound (UTC datetime); :param end: exclusive upper bound.
@@ -135,18 +122,30 @@ def summarize(db: Database, start: datetime, end: datetime, site: str | None = N
     :param filters: the ``filters`` grammar's text, or parsed clauses.
     :param previous: ``(start, end)`` of the period to compare with (see
         :meth:`~footfall.dashboard_queries.periods.Period.previous`).
-    :param rollups: allow hourly rollups for page views (the answer is the same either way).
-    :return: ``{"total_visits": int, "unique_visitors": int, "page_views": int, "views_per_visit": float,
+    :param rollups: allow the rollups (the answer is the same either way; ``False`` forces the raw path).
+    :return: ``{"source": "rollups" | "raw", "total_visits": int, "unique_visitors": int, "page_views": int,
+        "views_per_visit": float,
         "bounce_rate": float (0..1), "visit_duration": int (seconds), "new_visits": int,
         "returning_visits": int}``, plus, with ``previous``, ``"previous": {same keys}`` and
         ``"change": {same keys: percent (1 decimal) or None when the previous value is 0}``.
     :raises InvalidQuery: ``filters`` does not parse. :raises StoreUnavailable: MongoDB did not answer.
     """
     clauses = as_clauses(filters)
-    rows = {row["_id"]: row for row in run(db, summary_query(start, end, site, clauses, previous, rollups))}
+    edges = (start, end, *(previous or ()))
+    sel = from_rollups.select(db, site, clauses, *edges) if rollups else None
+    if sel is not None:
+        try:
+            rows = {"current": from_rollups.summary_row(sel, start, end)}
+            if previous is not None:
+                rows["previous"] = from_rollups.summary_row(sel, *previous)
+        except from_rollups.Unanswerable:
+            sel = None
+    if sel is None:
+        rows = {row["_id"]: row for row in run(db, summary_query(start, end, site, clauses, previous))}
     result = _metrics(rows.get("current"))
     if previous is not None:
         before = _metrics(rows.get("previous"))
         result["previous"] = before
         result["change"] = {key: change(result[key], before[key]) for key in METRICS}
+    result["source"] = "raw" if sel is None else "rollups"
     return result

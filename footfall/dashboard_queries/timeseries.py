@@ -20,13 +20,14 @@ from typing import Any, Literal, get_args
 
 from pymongo.database import Database
 
+from footfall.dashboard_queries import from_rollups
 from footfall.dashboard_queries.filters import Clause, as_clauses
 from footfall.dashboard_queries.periods import Bucket, Period, buckets
-from footfall.dashboard_queries.pipeline import Query, filter_stages, rollups_match, run, time_match, views_pipeline
+from footfall.dashboard_queries.pipeline import Query, filter_stages, run, time_match, views_pipeline
 from footfall.dashboard_queries.pipeline import visit_facts as _visit_facts
-from footfall.dashboard_queries.summary import uses_rollups
 from footfall.errors import InvalidQuery
-from footfall.stores.documents import PAGE_VIEWS, ROLLUPS_HOURLY, SESSIONS
+from footfall.stores.cells import Cell
+from footfall.stores.documents import PAGE_VIEWS, SESSIONS
 
 __all__ = ["Metric", "METRICS", "timeseries", "timeseries_query"]
 
@@ -39,14 +40,13 @@ def _bucket(field: str, edges: list[Any], output: dict[str, Any]) -> dict[str, A
     return {"$bucket": {"groupBy": f"${field}", "boundaries": edges, "default": OUTSIDE, "output": output}}
 
 
-def timeseries_query(spans: Sequence[Bucket], metric: str, site: str | None = None, clauses: Sequence[Clause] = (),
-                     rollups: bool = True) -> Query:
-    """The time-series aggregation (pure).
+def timeseries_query(spans: Sequence[Bucket], metric: str, site: str | None = None,
+                     clauses: Sequence[Clause] = ()) -> Query:
+    """The time-series aggregation on the raw collections (pure).
 
     :param spans: the buckets, in order, contiguous (:func:`~footfall.dashboard_queries.periods.buckets`).
     :param metric: one of :data:`METRICS`.
     :param site: one site, or ``None`` for every site. :param clauses: filter clauses.
-    :param rollups: allow ``rollups_hourly`` for ``visits`` and ``page_views``.
     :return: a :class:`Query` yielding ``{"_id": <bucket start (UTC datetime)>, ...sums}`` for the
         buckets with data: ``value`` (visits, page views), ``visitors`` (a list of visitor ids), or
         ``visits`` with ``bounces`` / ``duration_ms``.
@@ -56,9 +56,6 @@ def timeseries_query(spans: Sequence[Bucket], metric: str, site: str | None = No
         raise InvalidQuery("metric", f"metric must be one of {', '.join(METRICS)}, got {str(metric)[:40]!r}")
     edges = [span.start for span in spans] + [spans[-1].end]
     start, end = edges[0], edges[-1]
-    if metric in ("visits", "page_views") and rollups and uses_rollups(site, clauses, *edges):
-        return Query(ROLLUPS_HOURLY, [rollups_match(start, end, site),  # type: ignore[arg-type]
-                                      _bucket("hour", edges, {"value": {"$sum": f"${metric}"}})])
     if metric == "page_views":
         return Query(PAGE_VIEWS, [*views_pipeline(start, end, site, clauses),
                                   _bucket("ts", edges, {"value": {"$sum": 1}})])
@@ -72,6 +69,16 @@ def timeseries_query(spans: Sequence[Bucket], metric: str, site: str | None = No
     facts = {**_visit_facts(), "started_at": 1}
     return Query(SESSIONS, [time_match("started_at", start, end, site), *filter_stages(clauses),
                             {"$project": facts}, _bucket("started_at", edges, output)])
+
+
+def _cell_value(metric: str, cell: Cell) -> int | float:
+    if metric == "unique_visitors":
+        return cell.unique_visitors
+    if metric == "bounce_rate":
+        return round(cell.bounces / cell.visits, 4) if cell.visits else 0
+    if metric == "visit_duration":
+        return round(cell.duration_ms / 1000 / cell.visits) if cell.visits else 0
+    return cell.page_views if metric == "page_views" else cell.visits
 
 
 def _value(metric: str, row: dict[str, Any] | None) -> int | float:
@@ -95,8 +102,9 @@ def timeseries(db: Database, period: Period, metric: str = "visits", interval: s
     :param metric: ``visits``, ``unique_visitors``, ``page_views``, ``bounce_rate`` or ``visit_duration``.
     :param interval: ``hour``, ``day``, ``week`` or ``month``.
     :param site: one site, or ``None`` for every site. :param filters: the grammar's text or clauses.
-    :param rollups: allow hourly rollups (the answer is the same either way).
-    :return: ``{"metric": str, "interval": str, "tz": str, "points": [{"bucket": label, "value":
+    :param rollups: allow the rollups (the answer is the same either way; ``False`` forces the raw path).
+    :return: ``{"source": "rollups" | "raw", "metric": str, "interval": str, "tz": str, "points": [{"bucket": label,
+        "value":
         number}, ...]}``, one point per bucket in order (labels: see
         :mod:`~footfall.dashboard_queries.periods`).
     :raises InvalidQuery: a bad metric, interval, too many buckets, or filters.
@@ -106,10 +114,20 @@ def timeseries(db: Database, period: Period, metric: str = "visits", interval: s
     if metric not in METRICS:
         raise InvalidQuery("metric", f"metric must be one of {', '.join(METRICS)}, got {str(metric)[:40]!r}")
     spans = buckets(period, interval)
-    rows = {row["_id"]: row for row in run(db, timeseries_query(spans, metric, site, clauses, rollups))}
+    edges = [span.start for span in spans] + [spans[-1].end]
+    sel = from_rollups.select(db, site, clauses, *edges) if rollups else None
+    if sel is not None:
+        try:
+            values = [_cell_value(metric, cell) for cell in from_rollups.bucket_cells(sel, edges)]
+        except from_rollups.Unanswerable:
+            sel = None
+    if sel is None:
+        rows = {row["_id"]: row for row in run(db, timeseries_query(spans, metric, site, clauses))}
+        values = [_value(metric, rows.get(span.start)) for span in spans]
     return {
+        "source": "raw" if sel is None else "rollups",
         "metric": metric,
         "interval": interval,
         "tz": period.tz.key,
-        "points": [{"bucket": span.label, "value": _value(metric, rows.get(span.start))} for span in spans],
+        "points": [{"bucket": span.label, "value": value} for span, value in zip(spans, values, strict=True)],
     }

@@ -48,6 +48,9 @@ __all__ = [
     "CUSTOM_EVENTS",
     "VISITORS",
     "ROLLUPS_HOURLY",
+    "ROLLUPS",
+    "ROLLUP_SITES",
+    "DIRTY_MARK",
     "INDEXES",
     "visit_facts",
     "session_start_update",
@@ -64,6 +67,8 @@ PAGE_VIEWS = "page_views"
 CUSTOM_EVENTS = "custom_events"
 VISITORS = "visitors"
 ROLLUPS_HOURLY = "rollups_hourly"
+ROLLUPS = "rollups"  # footfall.stores.rollup_build
+ROLLUP_SITES = "rollup_sites"
 
 INDEXES: dict[str, list[IndexModel]] = {
     SESSIONS: [
@@ -94,7 +99,16 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("site", ASCENDING), ("hour", ASCENDING)], name="site_hour"),
         IndexModel([("hour", ASCENDING)], name="hour"),
     ],
+    ROLLUPS: [IndexModel([("site", ASCENDING), ("kind", ASCENDING), ("level", ASCENDING), ("at", ASCENDING)],
+                         name="site_kind_level_at")],
 }
+# the rollup marks (footfall.stores.rollup_marks): only dirty documents are in these indexes. The
+# filter is {"$gt": ""} (a token is a non-empty string), not {"$exists": true}: SecantusDB plans a
+# collection scan for $exists even with a partial or sparse index, MongoDB takes either.
+DIRTY_MARK: dict[str, Any] = {"rollup_dirty": {"$gt": ""}}
+for _collection in (SESSIONS, VISITORS):
+    INDEXES[_collection].append(IndexModel([("rollup_dirty", ASCENDING), ("site", ASCENDING)],
+                                           name="rollup_dirty_site", partialFilterExpression=DIRTY_MARK))
 
 
 def visit_facts(

@@ -10,6 +10,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from footfall.stores.mongo_writer import ensure_indexes
+from footfall.stores.rollup_build import ensure_built
 from tests.dashboard_queries.data import Dataset, make_dataset
 
 
@@ -20,12 +21,15 @@ def dataset() -> Dataset:
 
 @pytest.fixture(scope="module")
 def seeded_db(mongodb_base_uri: str, dataset: Dataset) -> Iterator[Database]:
-    """A database of this module's own holding ``dataset`` (and its rollups), with footfall's indexes."""
+    """A database of this module's own holding ``dataset``, with footfall's indexes and the rollups
+    built from it (as the drain's builder builds a site it meets for the first time)."""
     name = f"footfall_queries_{uuid.uuid4().hex[:12]}"
     client: MongoClient = MongoClient(mongodb_base_uri, tz_aware=True, serverSelectionTimeoutMS=5000)
     db = client[name]
     ensure_indexes(db)
     dataset.insert(db)
+    for site in sorted({doc["site"] for doc in dataset.sessions}):
+        ensure_built(db, site)
     yield db
     client.drop_database(name)
     client.close()

@@ -1,6 +1,6 @@
 """Hand-built documents of the data contract (docs/data-model.md) and a plain-Python reference.
 
-:func:`make_dataset` builds sessions, page views, custom events, visitors and hourly rollups that
+:func:`make_dataset` builds sessions, page views, custom events and visitors that
 agree with one another (a session's counts, paths, entry and exit pages come from its own views and
 events), around both of Europe/Berlin's DST changes of 2025. The ``reference_*`` functions compute
 every definition by plain Python over the same documents, independently of the pipelines: the
@@ -38,12 +38,10 @@ class Dataset:
     page_views: list[dict[str, Any]] = field(default_factory=list)
     custom_events: list[dict[str, Any]] = field(default_factory=list)
     visitors: list[dict[str, Any]] = field(default_factory=list)
-    rollups: list[dict[str, Any]] = field(default_factory=list)
 
     def insert(self, db: Any) -> None:
         for name, docs in (("sessions", self.sessions), ("page_views", self.page_views),
-                           ("custom_events", self.custom_events), ("visitors", self.visitors),
-                           ("rollups_hourly", self.rollups)):
+                           ("custom_events", self.custom_events), ("visitors", self.visitors)):
             if docs:
                 db[name].insert_many([dict(doc) for doc in docs])
 
@@ -101,23 +99,7 @@ def make_dataset(seed: int = 6, per_window: int = 45) -> Dataset:
             seen = datetime(2024, 12, 1, tzinfo=UTC)
         data.visitors.append({"_id": f"{site}|{visitor}", "site": site, "visitor_id": visitor, "visitor_number": None,
                               "first_seen_at": seen, "last_seen_at": seen})
-    data.rollups = rollups_of(data)
     return data
-
-
-def rollups_of(data: Dataset) -> list[dict[str, Any]]:
-    """``rollups_hourly`` documents as the drain keeps them: per site per UTC hour."""
-    counts: dict[tuple[str, datetime], dict[str, int]] = defaultdict(lambda: {"visits": 0, "page_views": 0,
-                                                                              "custom_events": 0})
-    hour = lambda t: t.replace(minute=0, second=0, microsecond=0)  # noqa: E731
-    for s in data.sessions:
-        counts[(s["site"], hour(s["started_at"]))]["visits"] += 1
-    for v in data.page_views:
-        counts[(v["site"], hour(v["ts"]))]["page_views"] += 1
-    for e in data.custom_events:
-        counts[(e["site"], hour(e["ts"]))]["custom_events"] += 1
-    return [{"_id": f"{site}|{h.strftime('%Y-%m-%dT%H')}", "site": site, "hour": h, **c}
-            for (site, h), c in sorted(counts.items())]
 
 
 # ---- reference: the definitions in plain Python ---------------------------------------------------

@@ -21,9 +21,20 @@ ALL = Period(date(2025, 3, 1), date(2025, 10, 31), resolve_timezone("UTC"))
 def test_every_dimension_matches_plain_python(seeded_db, dataset, dimension: str) -> None:
     expected = reference_breakdown(dataset, MARCH.start, MARCH.end, dimension, "web")
     assert len(expected) >= 2  # a breakdown with something to sort
-    result = breakdown(seeded_db, MARCH.start, MARCH.end, dimension, "web", limit=1000)
-    assert result["results"] == expected
-    assert (result["total"], result["page"], result["dimension"]) == (len(expected), 1, dimension)
+    for rollups, source in ((True, "rollups"), (False, "raw")):
+        result = breakdown(seeded_db, MARCH.start, MARCH.end, dimension, "web", limit=1000, rollups=rollups)
+        assert result["source"] == source
+        assert result["results"] == expected
+        assert (result["total"], result["page"], result["dimension"]) == (len(expected), 1, dimension)
+
+
+@pytest.mark.parametrize("dimension", list(DIMENSIONS))
+def test_every_page_of_a_rollup_breakdown_is_the_raw_page(seeded_db, dimension: str) -> None:
+    for page in (1, 2, 3):
+        found = breakdown(seeded_db, ALL.start, ALL.end, dimension, "web", limit=2, page=page)
+        raw = breakdown(seeded_db, ALL.start, ALL.end, dimension, "web", limit=2, page=page, rollups=False)
+        assert (found.pop("source"), raw.pop("source")) == ("rollups", "raw")
+        assert found == raw
 
 
 @pytest.mark.parametrize(("dimension", "filters"), [

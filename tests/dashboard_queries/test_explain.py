@@ -74,8 +74,7 @@ def q(text: str | None) -> tuple:
 
 
 QUERIES = [
-    pytest.param(summary_query(DAYS.start, DAYS.end, "web"), id="summary from rollups"),
-    pytest.param(summary_query(DAYS.start, DAYS.end, "web", rollups=False), id="summary raw"),
+    pytest.param(summary_query(DAYS.start, DAYS.end, "web"), id="summary raw"),
     pytest.param(summary_query(DAYS.start, DAYS.end, None), id="summary every site"),
     pytest.param(summary_query(DAYS.start, DAYS.end, "web", q("country==DE;page==/docs"),
                                previous=(DAYS.previous().start, DAYS.previous().end)), id="summary filtered, compared"),
@@ -84,7 +83,7 @@ QUERIES = [
       for metric in ("visits", "unique_visitors", "page_views", "bounce_rate", "visit_duration")],
     pytest.param(timeseries_query(buckets(DAYS, "hour"), "page_views", None, q("source==google.com")),
                  id="timeseries page views filtered, every site"),
-    pytest.param(timeseries_query(buckets(DAYS, "week"), "visits", "web", rollups=False), id="timeseries raw visits"),
+    pytest.param(timeseries_query(buckets(DAYS, "week"), "visits", "web"), id="timeseries raw visits"),
     *[pytest.param(breakdown_query(DAYS.start, DAYS.end, dimension, "web"), id=f"breakdown {dimension}")
       for dimension in DIMENSIONS],
     pytest.param(breakdown_query(DAYS.start, DAYS.end, "event", None, q("device==mobile")),

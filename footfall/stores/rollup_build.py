@@ -1,0 +1,756 @@
+"""Building the rollups (collection ``rollups``) from the raw collections, exactly.
+
+What is stored (README, "Storage"): one document per site, level, bucket and kind,
+``_id`` = ``"<site>|<level>|<YYYY-MM-DDTHH>|<kind>"``, with ``site``, ``level`` (``"hour"`` or
+``"day"``: a UTC hour or UTC day), ``at`` (the bucket's start, UTC), ``kind`` and:
+
+- for ``kind`` ``"total"`` or a dimension (:data:`footfall.stores.cells.KINDS`): ``rows``, the cells of
+  the bucket, one per value (:func:`footfall.stores.cells.encode_rows`; the total has the one value
+  ``None``);
+- for ``kind`` ``"first_seen"``: ``u``, the bitmap of the numbers of the visitors whose
+  ``first_seen_at`` is in the bucket.
+
+An hour is computed from the raw documents of that hour (:func:`compute_hours`); a day is the merge of
+its 24 hours. Rollup documents are *replaced*, never incremented, so building an hour twice gives the
+same document, and a crash anywhere leaves at worst an hour still marked dirty.
+
+Which hours to build is told by the raw documents (:mod:`footfall.stores.rollup_marks`): the ``hours``
+of the ``sessions`` that carry a ``rollup_dirty`` token, and the first-seen hours (now and as last
+built) of the ``visitors`` that carry one. :func:`refresh` builds those hours, then removes exactly the
+tokens it read; a write that came in meanwhile left a new token and is built again on the next pass.
+A site's rollups are used by queries only once its whole history has been built once
+(:func:`ensure_built`, state in ``rollup_sites``).
+
+Visitor numbers are the ``visitors`` collection's (one per visitor per site, never changed once set),
+joined by ``_id`` = ``"<site>|<visitor id>"``; visitors without one are numbered first
+(:func:`footfall.stores.visitor_numbers.backfill`). An hour with a visit whose visitor has no
+``visitors`` document yet (the drain writes it right after the session) is left dirty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import time as time_module
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from pymongo import DeleteOne, ReplaceOne, UpdateOne
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError, PyMongoError
+from pyroaring import BitMap
+
+from footfall.errors import StoreUnavailable
+from footfall.stores.cells import (
+    ARRAY_DIMENSIONS,
+    FIRST_SEEN,
+    KINDS,
+    VISIT_DIMENSIONS,
+    Cell,
+    Value,
+    ViewFacts,
+    VisitFacts,
+    cells_of,
+    decode_bitmap,
+    decode_rows,
+    encode_bitmap,
+    encode_rows,
+    merge_rows,
+)
+from footfall.stores.documents import (
+    CUSTOM_EVENTS,
+    DIRTY_MARK,
+    PAGE_VIEWS,
+    ROLLUP_SITES,
+    ROLLUPS,
+    SESSIONS,
+    VISITORS,
+)
+from footfall.stores.rollup_marks import DIRTY, HOURS, ROLLED_FIRST_SEEN, hour_of
+from footfall.stores.visitor_numbers import backfill
+
+__all__ = ["HourCells", "rollup_doc_id", "compute_hours",
+           "dirty_hours", "refresh", "rebuild", "ensure_built", "is_built", "check", "Difference",
+           "read_docs", "cells_from_docs", "rollup_sites", "merge_cells", "build_range"]
+
+log = logging.getLogger("footfall.rollups")
+
+ALL_KINDS: tuple[str, ...] = (*KINDS, FIRST_SEEN)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+LEASE_SECONDS = 120  # a builder renews its lease after every day it builds
+
+@dataclass
+class HourCells:
+    """One hour's cells: ``kinds`` (kind → value → :class:`~footfall.stores.cells.Cell`), the bitmap of
+    visitors first seen in it, and whether every visit's visitor had a number (``complete``)."""
+
+    kinds: dict[str, dict[Value, Cell]] = field(default_factory=dict)
+    first_seen: BitMap = field(default_factory=BitMap)
+    complete: bool = True
+
+
+def rollup_doc_id(site: str, level: str, at: datetime, kind: str) -> str:
+    """``"<site>|<level>|<YYYY-MM-DDTHH>|<kind>"`` (``at`` in UTC)."""
+    return f"{site}|{level}|{hour_of(at):%Y-%m-%dT%H}|{kind}"
+
+
+def _numbered(number: Any) -> bool:
+    return isinstance(number, int) and not isinstance(number, bool)
+
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+# -- reading the raw collections ---------------------------------------------------------------------
+
+_VISIT_FIELDS = sorted({f for f in VISIT_DIMENSIONS.values() if f} | {"referrer_host", "utm_source"})
+
+
+_VISIT_PROJECTION: dict[str, Any] = {"started_at": 1, "last_seen_at": 1, "page_views": 1, "events": 1, "paths": 1,
+                                     "routes": 1, "event_names": 1, "visitor_number": 1, "visitor_id": 1,
+                                     **dict.fromkeys(_VISIT_FIELDS, 1)}
+LEAD = timedelta(hours=6)  # sessions started this long before a range are read with it (their late page views)
+
+
+def _value_of(doc: dict[str, Any], kind: str) -> Value:
+    """A visit's value of a visit-level dimension, as the raw pipelines' ``$ifNull`` gives it."""
+    if kind == "source":
+        return doc.get("utm_source") if doc.get("utm_source") is not None else doc.get("referrer_host")
+    return doc.get(VISIT_DIMENSIONS[kind])
+
+
+def _elements(value: Any) -> tuple[Value, ...]:
+    """An array field as ``$unwind`` sees it: missing, null and ``[]`` give nothing; a scalar, itself."""
+    if value is None:
+        return ()
+    return tuple(value) if isinstance(value, list) else (value,)
+
+
+def _duration_ms(doc: dict[str, Any], bounce: bool) -> int:
+    if bounce or doc.get("last_seen_at") is None or doc.get("started_at") is None:
+        return 0
+    return max(0, int((_utc(doc["last_seen_at"]) - _utc(doc["started_at"])) / timedelta(milliseconds=1)))
+
+
+def visit_facts_of(doc: dict[str, Any]) -> VisitFacts | None:
+    """The :class:`VisitFacts` of a ``sessions`` document, ``None`` when it has no visitor number yet.
+    Bounce as the raw pipelines define it: ``page_views == 1`` and ``events`` 0 or missing."""
+    number = doc.get("visitor_number")
+    if not isinstance(number, int) or isinstance(number, bool):
+        return None
+    bounce = doc.get("page_views") == 1 and (doc.get("events") or 0) == 0
+    return VisitFacts(
+        number=number, bounce=bounce, duration_ms=_duration_ms(doc, bounce),
+        values={kind: _value_of(doc, kind) for kind in VISIT_DIMENSIONS},
+        arrays={kind: _elements(doc.get(field)) for kind, (field, _) in ARRAY_DIMENSIONS.items()},
+    )
+
+
+def view_facts_of(doc: dict[str, Any], visit: dict[str, Any] | None) -> ViewFacts:
+    """The :class:`ViewFacts` of a ``page_views`` document and its visit's ``sessions`` document
+    (``None``: not stored, as the raw pipelines' ``$lookup`` + ``$unwind`` then drop it)."""
+    return ViewFacts(
+        path=doc.get("path"), route=doc.get("route"),
+        visit_values=None if visit is None else {kind: _value_of(visit, kind) for kind in VISIT_DIMENSIONS},
+        visit_events=() if visit is None else _elements(visit.get("event_names")),
+    )
+
+
+def _number_from_visitors(db: Database, site: str, sessions: list[dict[str, Any]]) -> None:
+    """Fill in ``visitor_number`` of sessions written without one (numbering failed in the request)
+    from their ``visitors`` documents, where those have one by now."""
+    wanted = sorted({doc.get("visitor_id") for doc in sessions} - {None})
+    numbers: dict[Any, Any] = {}
+    for i in range(0, len(wanted), 500):
+        numbers.update({doc["visitor_id"]: doc.get("visitor_number") for doc in db[VISITORS].find(
+            {"_id": {"$in": [f"{site}|{vid}" for vid in wanted[i:i + 500]]}}, {"visitor_id": 1, "visitor_number": 1})})
+    for doc in sessions:
+        doc["visitor_number"] = numbers.get(doc.get("visitor_id"))
+
+
+def compute_hours(db: Database, site: str, start: datetime, end: datetime) -> dict[datetime, HourCells]:
+    """Compute the cells of every UTC hour in ``[start, end)`` from the raw collections (four reads,
+    and one more for the visits of page views that started more than :data:`LEAD` before).
+
+    A visit counts under its ``visitor_number``, which is its visitor's number in ``visitors`` (the
+    drain, the importer and :func:`~footfall.stores.visitor_numbers.backfill` write the same number to
+    both; :func:`refresh_site` checks it for every session it builds); a visit without one leaves its
+    hour incomplete.
+
+    :param site: the site. :param start: a whole UTC hour; :param end: a later whole UTC hour.
+    :return: hour (UTC datetime) → :class:`HourCells`, for every hour of the range (empty ones too).
+    :raises StoreUnavailable: MongoDB did not answer.
+    """
+    hours = [start + HOUR * k for k in range(int((end - start) / HOUR))]
+    visits: dict[datetime, list[VisitFacts]] = defaultdict(list)
+    views: dict[datetime, list[ViewFacts]] = defaultdict(list)
+    names: dict[datetime, list[Value]] = defaultdict(list)
+    first_seen: dict[datetime, BitMap] = defaultdict(BitMap)
+    incomplete: set[datetime] = set()
+    try:
+        # plain reads joined here: SecantusDB runs a $lookup several times slower than the reads
+        sessions = {doc["_id"]: doc for doc in db[SESSIONS].find(
+            {"site": site, "started_at": {"$gte": start - LEAD, "$lt": end}}, _VISIT_PROJECTION)}
+        in_range = [doc for doc in sessions.values() if start <= _utc(doc["started_at"]) < end]
+        _number_from_visitors(db, site, [doc for doc in in_range if not _numbered(doc.get("visitor_number"))])
+        for doc in in_range:
+            hour = hour_of(doc["started_at"])
+            facts = visit_facts_of(doc)
+            if facts is None:
+                incomplete.add(hour)
+            else:
+                visits[hour].append(facts)
+        page_views = list(db[PAGE_VIEWS].find({"site": site, "ts": {"$gte": start, "$lt": end}},
+                                              {"_id": 0, "ts": 1, "path": 1, "route": 1, "session_id": 1}))
+        missing = sorted({v.get("session_id") for v in page_views} - sessions.keys() - {None})
+        for i in range(0, len(missing), 500):  # visits started long before: few
+            sessions.update({doc["_id"]: doc for doc in db[SESSIONS].find({"_id": {"$in": missing[i:i + 500]}},
+                                                                          _VISIT_PROJECTION)})
+        for doc in page_views:
+            views[hour_of(doc["ts"])].append(view_facts_of(doc, sessions.get(doc.get("session_id"))))
+        for doc in db[CUSTOM_EVENTS].find({"site": site, "ts": {"$gte": start, "$lt": end}},
+                                          {"_id": 0, "ts": 1, "name": 1}):
+            names[hour_of(doc["ts"])].append(doc.get("name"))
+        for doc in db[VISITORS].find({"site": site, "first_seen_at": {"$gte": start, "$lt": end}},
+                                     {"_id": 0, "first_seen_at": 1, "visitor_number": 1}):
+            number = doc.get("visitor_number")
+            if isinstance(number, int):
+                first_seen[hour_of(doc["first_seen_at"])].add(number)
+            else:
+                incomplete.add(hour_of(doc["first_seen_at"]))
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"MongoDB did not answer while reading raw data for the rollups: {exc}") from exc
+    return {hour: HourCells(cells_of(visits[hour], views[hour], names[hour]), first_seen[hour],
+                            hour not in incomplete) for hour in hours}
+
+
+# -- writing ------------------------------------------------------------------------------------------
+
+def _doc(site: str, level: str, at: datetime, kind: str, rows: dict[Value, Cell] | None,
+         first_seen: BitMap | None) -> dict[str, Any]:
+    doc: dict[str, Any] = {"_id": rollup_doc_id(site, level, at, kind), "site": site, "level": level, "at": at,
+                           "kind": kind}
+    if kind == FIRST_SEEN:
+        doc["u"] = encode_bitmap(first_seen if first_seen is not None else BitMap())
+    else:
+        doc["rows"] = encode_rows(rows or {})
+    return doc
+
+
+def _ops(site: str, level: str, at: datetime, cells: HourCells, existing: set[str]) -> list[ReplaceOne | DeleteOne]:
+    """Replace the bucket's documents with ``cells``; delete those of ``existing`` (the ids stored
+    now) that it no longer has. A bucket with nothing, and nothing stored, needs no operation."""
+    ops: list[ReplaceOne | DeleteOne] = []
+    for kind in ALL_KINDS:
+        doc_id = rollup_doc_id(site, level, at, kind)
+        rows = cells.kinds.get(kind)
+        if kind == FIRST_SEEN and cells.first_seen:
+            ops.append(ReplaceOne({"_id": doc_id}, _doc(site, level, at, kind, None, cells.first_seen), upsert=True))
+        elif kind != FIRST_SEEN and rows:
+            ops.append(ReplaceOne({"_id": doc_id}, _doc(site, level, at, kind, rows, None), upsert=True))
+        elif doc_id in existing:
+            ops.append(DeleteOne({"_id": doc_id}))
+    return ops
+
+
+def _existing_ids(db: Database, site: str, start: datetime, end: datetime) -> set[str]:
+    """The ids of the rollup documents (both levels) of ``site`` with ``at`` in ``[start, end)``."""
+    ids: set[str] = set()
+    for level in ("hour", "day"):  # ids sort by site, level, then time: one _id range per level
+        lo, hi = rollup_doc_id(site, level, start, ""), rollup_doc_id(site, level, end, "")
+        ids |= {doc["_id"] for doc in db[ROLLUPS].find({"_id": {"$gte": lo, "$lt": hi}}, {"_id": 1})}
+    return ids
+
+
+def _write(db: Database, ops: list[Any]) -> None:
+    try:
+        for i in range(0, len(ops), 1000):
+            db[ROLLUPS].bulk_write(ops[i:i + 1000], ordered=False)
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"MongoDB did not take the rollups: {exc}") from exc
+
+
+def read_docs(db: Database, site: str, kinds: Iterable[str], level: str, start: datetime,
+              end: datetime | None) -> list[dict[str, Any]]:
+    """The stored rollup documents of ``site`` for ``kinds`` at ``level`` with ``at`` in ``[start, end)``
+    (``end`` ``None``: no upper bound), one indexed range read per kind.
+
+    :raises StoreUnavailable: MongoDB did not answer.
+    """
+    at: dict[str, Any] = {"$gte": start} if end is None else {"$gte": start, "$lt": end}
+    try:
+        return [doc for kind in kinds
+                for doc in db[ROLLUPS].find({"site": site, "kind": kind, "level": level, "at": at})]
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"MongoDB did not answer the rollups read: {exc}") from exc
+
+
+def cells_from_docs(docs: Iterable[dict[str, Any]]) -> dict[datetime, HourCells]:
+    """Stored rollup documents (of one level) back into :class:`HourCells` per bucket start."""
+    buckets: dict[datetime, HourCells] = defaultdict(HourCells)
+    for doc in docs:
+        cells = buckets[_utc(doc["at"])]
+        if doc["kind"] == FIRST_SEEN:
+            cells.first_seen = decode_bitmap(doc["u"])
+        else:
+            cells.kinds[doc["kind"]] = decode_rows(doc["rows"])
+    return dict(buckets)
+
+
+def merge_cells(parts: Iterable[HourCells]) -> HourCells:
+    """Merge buckets into one (kinds merged value by value; first-seen bitmaps united)."""
+    merged = HourCells()
+    for part in parts:
+        for kind, rows in part.kinds.items():
+            merge_rows(merged.kinds.setdefault(kind, {}), rows)
+        merged.first_seen |= part.first_seen
+        merged.complete = merged.complete and part.complete
+    return merged
+
+
+def _day_start(at: datetime) -> datetime:
+    at = _utc(at)
+    return datetime.combine(at.date(), time(), tzinfo=UTC)
+
+
+def build_range(db: Database, site: str, start: datetime, end: datetime,
+                progress: Callable[[int], None] | None = None,
+                renew: Callable[[], None] | None = None) -> set[datetime]:
+    """Compute and store every hour of ``[start, end)`` (whole UTC hours) and the days they are in,
+    one UTC day at a time (a day's document is the merge of its 24 hours: those just computed, and
+    the stored ones outside the range).
+
+    :param progress: called with the number of hours just built.
+    :param renew: called before each day (the builder's lease); raises to stop the build.
+    :return: the hours left out because a visit's visitor had no number yet (they stay dirty, and
+        ``rollup_sites.pending`` lists them for the queries and the next pass).
+    :raises StoreUnavailable: MongoDB did not answer.
+    """
+    left_out: set[datetime] = set()
+    day = _day_start(start)
+    while day < end:
+        lo, hi = max(start, day), min(end, day + DAY)
+        if renew is not None:
+            renew()
+        try:
+            computed = compute_hours(db, site, lo, hi)
+            existing = _existing_ids(db, site, day, day + DAY)
+            whole_day = dict(computed)
+            if (lo, hi) != (day, day + DAY):  # the day's other hours, as stored
+                stored = cells_from_docs(read_docs(db, site, ALL_KINDS, "hour", day, day + DAY))
+                whole_day = {**stored, **computed}
+            ops: list[Any] = []
+            for hour, cells in computed.items():
+                if cells.complete:
+                    ops += _ops(site, "hour", hour, cells, existing)
+                else:
+                    left_out.add(hour)
+            ops += _ops(site, "day", day, merge_cells(c for h, c in whole_day.items() if h not in left_out), existing)
+            _write(db, ops)
+            _note_pending(db, site, done=[h for h, c in computed.items() if c.complete],
+                          pending=[h for h, c in computed.items() if not c.complete])
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"MongoDB did not answer while building the rollups: {exc}") from exc
+        if progress is not None:
+            progress(len(computed))
+        day += DAY
+    return left_out
+
+
+def _note_pending(db: Database, site: str, *, done: list[datetime], pending: list[datetime]) -> None:
+    """Keep ``rollup_sites.pending``: the hours left out of a build (a visitor without a number or a
+    ``visitors`` document yet), which queries read raw and the next pass builds again."""
+    try:
+        if pending:
+            db[ROLLUP_SITES].update_one({"_id": site}, {"$addToSet": {"pending": {"$each": pending}}}, upsert=True)
+        if done:
+            db[ROLLUP_SITES].update_one({"_id": site, "pending": {"$in": done}}, {"$pull": {"pending": {"$in": done}}})
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"MongoDB did not answer: {exc}") from exc
+
+
+def _pending(db: Database, site: str) -> set[datetime]:
+    doc = db[ROLLUP_SITES].find_one({"_id": site}, {"pending": 1}) or {}
+    return {hour_of(at) for at in doc.get("pending") or []}
+
+
+def _runs(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
+    """Sorted hours as maximal runs of consecutive hours ``[(start, end)]``."""
+    runs: list[tuple[datetime, datetime]] = []
+    for hour in sorted(set(hours)):
+        if runs and runs[-1][1] == hour:
+            runs[-1] = (runs[-1][0], hour + HOUR)
+        else:
+            runs.append((hour, hour + HOUR))
+    return runs
+
+
+# -- what is dirty ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _DirtySession:
+    id: Any
+    token: str
+    hours: frozenset[datetime]
+    visitor_id: Any
+    number: Any
+
+
+@dataclass(frozen=True, slots=True)
+class _DirtyVisitor:
+    id: Any
+    token: str
+    visitor_id: Any
+    number: Any
+    first: datetime | None
+    rolled: datetime | None
+
+    def hours(self) -> set[datetime]:
+        return {hour_of(at) for at in (self.first, self.rolled) if at is not None}
+
+
+@dataclass
+class _Dirty:
+    sessions: list[_DirtySession] = field(default_factory=list)
+    visitors: list[_DirtyVisitor] = field(default_factory=list)
+
+    def hours(self) -> set[datetime]:
+        found = {hour for session in self.sessions for hour in session.hours}
+        for visitor in self.visitors:
+            found |= visitor.hours()
+        return found
+
+
+def _read_dirty(db: Database, site: str) -> _Dirty:
+    dirty = _Dirty()
+    mark = {**DIRTY_MARK, "site": site}
+    for doc in db[SESSIONS].find(mark, {DIRTY: 1, HOURS: 1, "started_at": 1, "visitor_id": 1, "visitor_number": 1}):
+        hours = list(doc.get(HOURS) or [])
+        if doc.get("started_at") is not None:  # a session written before the marks existed
+            hours.append(doc["started_at"])
+        dirty.sessions.append(_DirtySession(doc["_id"], doc[DIRTY], frozenset(hour_of(h) for h in hours),
+                                            doc.get("visitor_id"), doc.get("visitor_number")))
+    for doc in db[VISITORS].find(mark, {DIRTY: 1, "first_seen_at": 1, ROLLED_FIRST_SEEN: 1, "visitor_number": 1,
+                                        "visitor_id": 1}):
+        dirty.visitors.append(_DirtyVisitor(doc["_id"], doc[DIRTY], doc.get("visitor_id"), doc.get("visitor_number"),
+                                            doc.get("first_seen_at"), doc.get(ROLLED_FIRST_SEEN)))
+    return dirty
+
+
+def _align_numbers(db: Database, site: str, dirty: _Dirty) -> set[datetime]:
+    """Give each dirty session its visitor's number from ``visitors`` where it carries another one (a
+    visitor renumbered after Redis lost its cache, see README "Visitor numbers": ``visitors`` keeps
+    the first), so a visitor is one bit in every bitmap.
+
+    :return: the hours of the sessions whose visitor has no ``visitors`` document (or no number) yet:
+        they are not built now.
+    """
+    numbers = {v.visitor_id: v.number for v in dirty.visitors}
+    wanted = sorted({s.visitor_id for s in dirty.sessions if s.visitor_id is not None} - numbers.keys())
+    for i in range(0, len(wanted), 500):
+        ids = [f"{site}|{vid}" for vid in wanted[i:i + 500]]
+        numbers.update({doc["visitor_id"]: doc.get("visitor_number") for doc in db[VISITORS].find(
+            {"_id": {"$in": ids}}, {"visitor_id": 1, "visitor_number": 1})})
+    waiting: set[datetime] = set()
+    fixes = []
+    for session in dirty.sessions:
+        number = numbers.get(session.visitor_id)
+        if not _numbered(number):
+            waiting |= session.hours
+        elif number != session.number:
+            fixes.append(UpdateOne({"_id": session.id}, {"$set": {"visitor_number": number}}))
+    if fixes:
+        db[SESSIONS].bulk_write(fixes, ordered=False)
+    return waiting
+
+
+def dirty_hours(db: Database, site: str) -> set[datetime]:
+    """The hours of ``site`` whose stored rollups may be behind the raw collections (UTC hours).
+
+    :raises StoreUnavailable: MongoDB did not answer.
+    """
+    try:
+        return _read_dirty(db, site).hours() | _pending(db, site)
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"MongoDB did not answer: {exc}") from exc
+
+
+def _dirty_sites(db: Database) -> list[str]:
+    return sorted(set(db[SESSIONS].distinct("site", DIRTY_MARK)) | set(db[VISITORS].distinct("site", DIRTY_MARK)))
+
+
+class _Lease:
+    """One builder per site at a time: a lease in ``rollup_sites`` (``lease_owner``, ``lease_until``).
+
+    Two builders of one site could otherwise write an hour computed from older raw data after a
+    newer one and clear the newer one's marks, leaving a stale hour that looks clean. The lease is
+    taken by one conditional upsert (an expired lease or our own; a held one makes the insert fail
+    on the duplicate ``_id``), renewed after every day built, and given back at the end; a builder
+    that died leaves it to expire after :data:`LEASE_SECONDS`.
+    """
+
+    def __init__(self, db: Database, site: str) -> None:
+        self.db, self.site = db, site
+        self.owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    def take(self) -> bool:
+        """Take or renew the lease; ``False`` when another builder holds it."""
+        now = datetime.now(UTC)
+        try:
+            self.db[ROLLUP_SITES].update_one(
+                {"_id": self.site, "$or": [{"lease_until": {"$exists": False}}, {"lease_until": {"$lt": now}},
+                                           {"lease_owner": self.owner}]},
+                {"$set": {"lease_owner": self.owner, "lease_until": now + timedelta(seconds=LEASE_SECONDS)}},
+                upsert=True)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def wait(self, seconds: float) -> bool:
+        """Take the lease, waiting up to ``seconds`` for another builder to finish."""
+        deadline = time_module.monotonic() + seconds
+        while not self.take():
+            if time_module.monotonic() >= deadline:
+                return False
+            time_module.sleep(0.5)
+        return True
+
+    def renew(self) -> None:
+        """:raises StoreUnavailable: the lease was lost (this builder took longer than the lease)."""
+        if not self.take():
+            raise StoreUnavailable(f"the rollup builder of site {self.site!r} lost its lease; another builder "
+                                   "took over")
+
+    def give_back(self) -> None:
+        """End the lease (ignored when it is no longer ours)."""
+        with contextlib.suppress(PyMongoError):
+            self.db[ROLLUP_SITES].update_one({"_id": self.site, "lease_owner": self.owner},
+                                             {"$unset": {"lease_owner": "", "lease_until": ""}})
+
+
+@contextlib.contextmanager
+def _leased(db: Database, site: str, wait: float) -> Iterator[_Lease | None]:
+    lease = _Lease(db, site)
+    try:
+        held = lease.wait(wait) if wait else lease.take()
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"MongoDB did not answer: {exc}") from exc
+    try:
+        yield lease if held else None
+    finally:
+        if held:
+            lease.give_back()
+
+
+def refresh_site(db: Database, site: str) -> int:
+    """Build the dirty hours of ``site`` and clear the marks read (one pass), unless another builder
+    is building that site right now (then this pass leaves it to that one).
+
+    :return: hours built.
+    :raises StoreUnavailable: MongoDB did not answer.
+    """
+    with _leased(db, site, wait=0) as lease:
+        return 0 if lease is None else _refresh_site(db, site, lease)
+
+
+def _refresh_site(db: Database, site: str, lease: _Lease) -> int:
+    try:
+        dirty = _read_dirty(db, site)
+        if any(not _numbered(visitor.number) for visitor in dirty.visitors):
+            backfill(db, site)
+            dirty = _read_dirty(db, site)
+        left_out = _align_numbers(db, site, dirty)
+        _note_pending(db, site, done=[], pending=sorted(left_out))
+        built = 0
+        for start, end in _runs(dirty.hours() | _pending(db, site)):
+            for lo, hi in _runs([start + HOUR * k for k in range(int((end - start) / HOUR))
+                                 if start + HOUR * k not in left_out]):
+                left_out |= build_range(db, site, lo, hi, renew=lease.renew)
+                built += int((hi - lo) / HOUR)
+        clears: list[UpdateOne] = [
+            UpdateOne({"_id": session.id, DIRTY: session.token}, {"$unset": {DIRTY: ""}})
+            for session in dirty.sessions if not session.hours & left_out]
+        if clears:
+            db[SESSIONS].bulk_write(clears, ordered=False)
+        visitor_clears = [
+            UpdateOne({"_id": visitor.id, DIRTY: visitor.token},
+                      {"$unset": {DIRTY: ""}, "$set": {ROLLED_FIRST_SEEN: hour_of(visitor.first)}})
+            for visitor in dirty.visitors
+            if _numbered(visitor.number) and visitor.first is not None and hour_of(visitor.first) not in left_out]
+        if visitor_clears:
+            db[VISITORS].bulk_write(visitor_clears, ordered=False)
+        return built
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"MongoDB did not answer while refreshing the rollups: {exc}") from exc
+
+
+def is_built(db: Database, site: str) -> bool:
+    """Whether ``site``'s whole history has been built once (queries may use its rollups).
+
+    :raises StoreUnavailable: MongoDB did not answer.
+    """
+    try:
+        return db[ROLLUP_SITES].find_one({"_id": site, "built_at": {"$exists": True}}) is not None
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"MongoDB did not answer: {exc}") from exc
+
+
+def _extent(db: Database, site: str) -> tuple[datetime, datetime] | None:
+    """The first and last instants of ``site``'s raw data, or ``None`` when it has none."""
+    firsts, lasts = [], []
+    for collection, at in ((SESSIONS, "started_at"), (PAGE_VIEWS, "ts"), (CUSTOM_EVENTS, "ts"),
+                           (VISITORS, "first_seen_at")):
+        for direction, found in ((1, firsts), (-1, lasts)):
+            doc = db[collection].find_one({"site": site, at: {"$type": "date"}}, {at: 1}, sort=[(at, direction)])
+            if doc is not None:
+                found.append(_utc(doc[at]))
+    return (min(firsts), max(lasts)) if firsts else None
+
+
+def ensure_built(db: Database, site: str, progress: Callable[[int], None] | None = None) -> int:
+    """Build ``site``'s whole history once (a site first met, or data from before the rollups), then
+    mark it built. Writes during the build leave marks that :func:`refresh_site` builds right after.
+
+    :return: the hours built (0 when it was built before).
+    :raises StoreUnavailable: MongoDB did not answer.
+    """
+    if is_built(db, site):
+        return 0
+    built = 0
+    with _leased(db, site, wait=LEASE_SECONDS) as lease:
+        if lease is None:
+            raise StoreUnavailable(f"another rollup builder held site {site!r} for {LEASE_SECONDS} s")
+        if is_built(db, site):  # built by the builder we waited for
+            return 0
+        try:
+            backfill(db, site)  # visitors from before numbering, or whose numbering failed
+            extent = _extent(db, site)
+            if extent is not None:
+                start, end = hour_of(extent[0]), hour_of(extent[1]) + HOUR
+                build_range(db, site, start, end, progress, renew=lease.renew)
+                built = int((end - start) / HOUR)
+            built += _refresh_site(db, site, lease)
+            db[ROLLUP_SITES].update_one({"_id": site}, {"$set": {"built_at": datetime.now(UTC)}}, upsert=True)
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"MongoDB did not answer while building the rollups: {exc}") from exc
+    return built
+
+
+def refresh(db: Database, site: str | None = None) -> int:
+    """One pass of the rollup builder: build every site first met (:func:`ensure_built`), then every
+    dirty hour (:func:`refresh_site`). Run by the drain every few seconds, and by the importer at its end.
+
+    :param site: one site, or ``None`` for every site with marks.
+    :return: hours built.
+    :raises StoreUnavailable: MongoDB did not answer.
+    """
+    try:
+        sites = [site] if site is not None else _dirty_sites(db)
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"MongoDB did not answer: {exc}") from exc
+    built = 0
+    for name in sites:
+        built += ensure_built(db, name) or refresh_site(db, name)
+    return built
+
+
+def _day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    if last < first:
+        raise ValueError(f"end {last.isoformat()} is before start {first.isoformat()}")
+    return datetime.combine(first, time(), tzinfo=UTC), datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC)
+
+
+def rollup_sites(db: Database, site: str | None) -> list[str]:
+    """``[site]``, or every site with raw data when ``site`` is ``None``.
+
+    :raises StoreUnavailable: MongoDB did not answer.
+    """
+    if site is not None:
+        return [site]
+    try:
+        return sorted(set(db[SESSIONS].distinct("site")) | set(db[PAGE_VIEWS].distinct("site")))
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"MongoDB did not answer: {exc}") from exc
+
+
+def rebuild(db: Database, first: date, last: date, site: str | None = None,
+            progress: Callable[[int], None] | None = None) -> int:
+    """Recompute the rollups of UTC days ``first``..``last`` (inclusive) from the raw collections
+    (``footfall rollups rebuild``). Idempotent: a second run writes the same documents.
+
+    :param progress: called with the number of hours just built.
+    :return: hours built (days × 24 × sites).
+    :raises ValueError: ``last`` is before ``first``. :raises StoreUnavailable: MongoDB did not answer.
+    """
+    start, end = _day_bounds(first, last)
+    built = 0
+    try:
+        for name in rollup_sites(db, site):
+            with _leased(db, name, wait=LEASE_SECONDS) as lease:
+                if lease is None:
+                    raise StoreUnavailable(f"another rollup builder held site {name!r} for {LEASE_SECONDS} s")
+                build_range(db, name, start, end, progress, renew=lease.renew)
+            built += int((end - start) / HOUR)
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"MongoDB did not answer while rebuilding the rollups: {exc}") from exc
+    return built
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A stored rollup that differs from the raw collections: which, and both sides (decoded summaries)."""
+
+    site: str
+    level: str
+    at: datetime
+    kind: str
+    stored: str
+    raw: str
+
+
+def _describe(kind: str, cells: HourCells) -> dict[Any, Any]:
+    if kind == FIRST_SEEN:
+        return {"first_seen": sorted(cells.first_seen)}
+    rows = cells.kinds.get(kind, {})
+    return {value: (c.visits, c.bounces, c.duration_ms, c.page_views, c.events, sorted(c.visitors),
+                    sorted(c.repeats.items())) for value, c in rows.items()}
+
+
+def check(db: Database, first: date, last: date, site: str | None = None,
+          progress: Callable[[int], None] | None = None) -> list[Difference]:
+    """Compare the stored rollups of UTC days ``first``..``last`` with the raw collections
+    (``footfall rollups check``): every hour and day document, every kind.
+
+    Hours still marked dirty are compared too (a difference there is the builder not having caught up
+    yet; queries read those hours raw).
+
+    :return: the differences (empty: the rollups equal the raw collections).
+    :raises ValueError: ``last`` is before ``first``. :raises StoreUnavailable: MongoDB did not answer.
+    """
+    start, end = _day_bounds(first, last)
+    differences: list[Difference] = []
+    for name in rollup_sites(db, site):
+        day = start
+        while day < end:
+            raw = compute_hours(db, name, day, day + DAY)
+            stored = cells_from_docs(read_docs(db, name, ALL_KINDS, "hour", day, day + DAY))
+            stored_day = cells_from_docs(read_docs(db, name, ALL_KINDS, "day", day, day + DAY)).get(day, HourCells())
+            pairs = [("hour", hour, stored.get(hour, HourCells()), cells) for hour, cells in raw.items()]
+            pairs.append(("day", day, stored_day, merge_cells(raw.values())))
+            for level, at, have, want in pairs:
+                for kind in ALL_KINDS:
+                    a, b = _describe(kind, have), _describe(kind, want)
+                    if a != b:
+                        differences.append(Difference(name, level, at, kind, repr(a)[:300], repr(b)[:300]))
+            if progress is not None:
+                progress(24)
+            day += DAY
+    return differences
