@@ -15,9 +15,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import click
@@ -188,29 +188,87 @@ def stats(start: date | None, end: date | None, site: str | None, as_json: bool)
     click.echo(f"  page views       {counts['page_views']:>10}")
 
 
+class _ImportBars:
+    """``import-log``'s progress on stderr (click progress bars): *reading* the log (its bytes: an ETA
+    when the size is known, none for standard input; lines read and lines/s), then *writing* (page
+    views written of those found, with their rate and an ETA)."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._phase = ""
+        self._done = 0
+        self._started = time.monotonic()
+
+    def __call__(self, event: Any) -> None:
+        if event.phase != self._phase:
+            self.close()
+            self._phase, self._done, self._started = event.phase, 0, time.monotonic()
+            label = "reading" if event.phase == "read" else "writing"
+            sized = event.total is not None
+            self._bar = click.progressbar(
+                None if sized else _unsized(), length=event.total, label=label, file=sys.stderr,
+                show_eta=sized, show_percent=sized, item_show_func=self._describe)
+            self._bar.__enter__()
+        self._bar.update(max(0, event.done - self._done), current_item=event)
+        self._done = event.done
+
+    def _describe(self, event: Any) -> str | None:
+        if event is None:
+            return None
+        elapsed = max(time.monotonic() - self._started, 1e-6)
+        if event.phase == "read":
+            return f"{event.lines:,} lines, {event.lines / elapsed:,.0f} lines/s"
+        return f"{event.done:,}/{event.total:,} page views, {event.done / elapsed:,.0f}/s"
+
+    def close(self) -> None:
+        """Finish the current bar (a new line on stderr)."""
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+def _unsized() -> Iterator[None]:
+    """An iterable without a length: click's progress bar then shows no percentage and no ETA."""
+    yield from ()
+
+
+def progress_wanted(quiet: bool, stream: Any = None) -> bool:
+    """Whether ``import-log`` draws progress bars: only on a terminal, and not with ``--quiet``.
+
+    :param quiet: ``--quiet`` was given.
+    :param stream: where the bars would go (default ``sys.stderr``).
+    """
+    stream = sys.stderr if stream is None else stream
+    return not quiet and bool(getattr(stream, "isatty", lambda: False)())
+
+
 @main.command("import-log")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--site", default=None, help="Site the log belongs to (default FOOTFALL_DEFAULT_SITE).")
 @click.option("--format", "log_format", default="combined", show_default=True,
               type=click.Choice(["combined"]), help="Access-log format (Apache/nginx combined).")
 @click.option("--include-bots", is_flag=True, help="Count crawlers and requests with no User-Agent too.")
-@click.option("--host", default="", help="The site's own host name: referrers on it are same-site (no referrer host).")
-def import_log(path: Path, site: str | None, log_format: str, include_bots: bool, host: str) -> None:
-    """Import an Apache/nginx combined-format access log through the same case decision."""
+@click.option("--host", "hosts", multiple=True,
+              help="The site's own host name (repeat for several): referrers on it are same-site.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars (they are drawn only on a terminal anyway).")
+def import_log(path: str, site: str | None, log_format: str, include_bots: bool, hosts: tuple[str, ...],
+               quiet: bool) -> None:
+    """Import an Apache/nginx combined-format access log (PATH; gzip read as such; - for stdin)
+    through the same case decision."""
     from footfall import importer
 
     with _stores(require_secret_key=False) as settings, _mongo(settings) as db:
-        kwargs: dict[str, Any] = {"site": site or settings.default_site, "session_ttl": settings.session_ttl,
-                                  "include_bots": include_bots, "log_format": log_format, "host": host.lower()}
+        bars = _ImportBars() if progress_wanted(quiet) else None
         try:
-            if sys.stderr.isatty():
-                with click.progressbar(length=importer.log_size(path), label="importing",
-                                       file=sys.stderr) as bar:
-                    summary = importer.import_log(path, db, progress=bar.update, **kwargs)
-            else:
-                summary = importer.import_log(path, db, **kwargs)
-        except FootfallError as exc:
+            summary = importer.import_log(
+                path, db, site=site or settings.default_site, session_ttl=settings.session_ttl,
+                include_bots=include_bots, log_format=log_format, host=[host.lower() for host in hosts],
+                geoip_db=settings.geoip_db, progress=bars)
+        except (FootfallError, OSError, EOFError) as exc:
             raise click.ClickException(str(exc)) from exc
+        finally:
+            if bars is not None:
+                bars.close()
     for key, value in summary.as_dict().items():
         click.echo(f"{key.replace('_', ' '):<20} {value:>10}")
 

@@ -9,70 +9,64 @@ Issue 2's rules, applied line by line with the log's timestamps as ``now``:
   User-Agent, as the middleware decides with :func:`~footfall.middleware.core.classify_request`) is
   skipped unless ``include_bots``;
 - page views are taken in time order (ties in line order), whatever order the file holds, and each one
-  goes through :func:`~footfall.middleware.core.claim_session`,
-  :func:`~footfall.middleware.core.session_is_active` and
-  :func:`~footfall.middleware.core.resolve_visit` with the cookies that visitor's browser would carry.
+  goes through the middleware's case decision (:class:`footfall.import_sessions.Sessionizer`).
+
+At a real site's size (issue 11) the import streams, in memory that does not grow with the log:
+
+1. **read**: the log (a file, gzip or not, or standard input: :mod:`footfall.log_input`) is parsed
+   line by line; each page view becomes a small record ``(time, line number, line, fields)`` added to
+   an external merge sort (:class:`footfall.log_sort.ExternalSort`: sorted runs of ``run_size``
+   records on disk), and its visitor key to a second one that counts distinct visitors;
+2. **sessionize and write**: the runs are merged in ``(time, line number)`` order, exactly the order
+   the importer always used, so the sessions are the same on any input; sessions are finished as
+   soon as the log's clock is ``session_ttl`` past their last page view, and documents are written
+   in batches (:class:`footfall.import_writer.ImportWriter`: unordered inserts, replaces for those
+   stored before, visitor numbers one block per batch) while the next batch is built.
 
 Every id is derived, not random (visitor: site, IP and User-Agent; session: visitor and first view time;
 page view: site, raw line and how many identical lines came before it), and every document is written
-whole with an upserting replace, so importing a file again, or again after lines were appended to it,
-stores each page view and session once.
+whole, so importing a file again, or again after lines were appended to it, stores each page view and
+session once.
 
 Documents carry the same enriched fields as the drain's (``docs/data-model.md``,
 :func:`footfall.stores.documents.visit_facts`): device, browser and OS from the logged User-Agent,
-``referrer_host`` from the logged referrer (same-site against ``host``, when given), UTM fields from
-the first page view's query; ``country`` / ``city`` only when a lookup ``country_of`` is passed in
-(the log has the client IP, which is never stored). The hourly rollups are kept through the same
-rule as the drain's (:mod:`footfall.stores.rollups`): increments only for the sessions and page views
-whose upsert *inserted* them, so an import repeated counts nothing twice.
+``referrer_host`` from the logged referrer (same-site against any of ``host``), UTM fields from the
+first page view's query, and ``country`` / ``city`` from the client IP through the lookup live
+traffic uses (:func:`footfall.geo.build_geo_lookup`: geoip2fast, or ``FOOTFALL_GEOIP_DB``); the IP
+itself is never stored. Session documents carry the rollup marks (:mod:`footfall.stores.rollup_marks`);
+the hourly rollups gain only the sessions and page views whose write *inserted* them, so an import
+repeated counts nothing twice.
 """
-
 from __future__ import annotations
 
-import base64
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Literal
 
-from pymongo import ReplaceOne, UpdateOne
 from pymongo.database import Database
-from pymongo.errors import PyMongoError
 
 from footfall.access_log import ASSET_EXTENSIONS, LogLine, is_page_view, parse_combined_line
-from footfall.enrich import utm_fields
-from footfall.errors import StoreUnavailable
-from footfall.events import PageView
+from footfall.enrich import USER_AGENT_CACHE
+from footfall.geo import build_geo_lookup
+from footfall.import_sessions import Place, Sessionizer, event_id
+from footfall.import_writer import WRITE_BATCH, ImportWriter
+from footfall.log_input import STDIN, LogSource, open_log
+from footfall.log_sort import ExternalSort, count_distinct
 from footfall.middleware.bots import is_crawler
-from footfall.middleware.core import (
-    Identity,
-    claim_session,
-    classify_request,
-    resolve_visit,
-    session_is_active,
-)
-from footfall.stores.documents import (
-    PAGE_VIEWS,
-    SESSIONS,
-    VISITORS,
-    page_view_document,
-    visit_facts,
-    visitor_number_update,
-    visitor_update,
-)
+from footfall.middleware.core import classify_request
 from footfall.stores.mongo_writer import ensure_indexes
-from footfall.stores.rollup_marks import DIRTY, HOURS, dirty_token, hour_of
-from footfall.stores.rollups import apply_increments, rollup_increments
-from footfall.stores.visitor_numbers import reserve_block, visitor_doc_id
 
 __all__ = [
     "ASSET_EXTENSIONS",
     "LOG_FORMATS",
     "LogLine",
+    "ImportProgress",
     "ImportSummary",
+    "Place",
     "parse_combined_line",
     "is_page_view",
     "log_size",
@@ -80,11 +74,11 @@ __all__ = [
 ]
 
 LOG_FORMATS = ("combined",)
-WRITE_BATCH = 1000  # operations per bulk_write
-Place = tuple[str | None, str | None]  # (ISO 3166-1 alpha-2 country code, city), each or None
+RUN_SIZE = 100_000  # page views per sorted run held in memory (about 40 MB of records)
+PLACE_CACHE = 65_536  # distinct client IPs whose place is remembered (as footfall.geo's lookups)
+PROGRESS_EVERY = 4096  # lines between progress callbacks while reading
 
-PROGRESS_EVERY = 4096  # lines between progress callbacks
-_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://footfall.invalid/import-log")
+Record = tuple[int, int, str, str, str, str, str]  # (UTC epoch seconds, line number, line, IP, target, referrer, UA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,88 +111,62 @@ class ImportSummary:
         return asdict(self)
 
 
+@dataclass(frozen=True, slots=True)
+class ImportProgress:
+    """Where an import is, for a progress bar.
+
+    :ivar phase: ``"read"`` while the log is read and sorted, then ``"write"`` while page views are
+        sessionized and written.
+    :ivar lines: lines read so far (all of them once ``phase`` is ``"write"``).
+    :ivar done: ``"read"``: bytes of the file consumed so far (compressed bytes for gzip);
+        ``"write"``: page views handed to the database so far.
+    :ivar total: ``"read"``: the file's size in bytes, ``None`` for standard input or a pipe;
+        ``"write"``: the page views to write.
+    """
+
+    phase: Literal["read", "write"]
+    lines: int
+    done: int
+    total: int | None
+
+
+_is_crawler_cached = lru_cache(maxsize=USER_AGENT_CACHE)(is_crawler)
+
+
 def _is_crawler_line(line: LogLine) -> bool:
     kind = classify_request(line.method, line.target.split("?", 1)[0], line.user_agent or None,
-                            exclude_paths=(), is_crawler=is_crawler)
+                            exclude_paths=(), is_crawler=_is_crawler_cached)
     return kind == "crawler"
 
 
-def _visitor_id(site: str, client_ip: str, user_agent: str) -> str:
-    return str(uuid.uuid5(_NAMESPACE, f"visitor\n{site}\n{client_ip}\n{user_agent}"))
+def log_size(path: str | Path) -> int | None:
+    """The size of the log in bytes: the ``total`` :func:`import_log` reports while reading.
 
-
-def _session_id(visitor_id: str, started_at: datetime) -> str:
-    # the middleware's shape: 16 bytes as URL-safe base64 without padding (22 characters)
-    digest = uuid.uuid5(_NAMESPACE, f"session\n{visitor_id}\n{started_at.isoformat()}").bytes
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def _event_id(site: str, raw_line: str, occurrence: int) -> str:
-    return str(uuid.uuid5(_NAMESPACE, f"page_view\n{site}\n{occurrence}\n{raw_line}"))
-
-
-@dataclass(frozen=True, slots=True)
-class _Hit:
-    order: int  # line number, for ties
-    line: LogLine
-    event_id: str
-
-
-def _build_documents(
-    hits: Iterable[_Hit], *, site: str, session_ttl: int, host: str = "",
-    country_of: Callable[[str], Place] | None = None,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The ``(sessions, page_views)`` documents for ``hits``, sessionized through the core."""
-    browsers: dict[tuple[str, str], tuple[Identity, datetime]] = {}  # what each browser carries
-    places: dict[str, Place] = {}  # client IP -> its place, looked up once
-    sessions: dict[str, dict[str, Any]] = {}
-    page_views: list[dict[str, Any]] = []
-    for hit in sorted(hits, key=lambda h: (h.line.ts, h.order)):
-        line, now = hit.line, hit.line.ts
-        key = (line.client_ip, line.user_agent)
-        identity, last_seen_at = browsers.get(key, (Identity(None, None), now))
-        fresh_visitor_id = identity.visitor_id or _visitor_id(site, *key)
-        claim = claim_session(identity, fresh_visitor_id=fresh_visitor_id,
-                              fresh_session_id=_session_id(fresh_visitor_id, now))
-        active = claim.claimed_session_id is not None and session_is_active(last_seen_at, now, session_ttl)
-        visit = resolve_visit(claim, session_active=active, now=now)
-        browsers[key] = (Identity(visit.visitor_id, visit.session_id), now)
-        path, _, query = line.target.partition("?")
-        if country_of is not None and line.client_ip not in places:
-            places[line.client_ip] = country_of(line.client_ip)
-        country, city = places.get(line.client_ip, (None, None))
-        if visit.is_new_session:
-            sessions[visit.session_id] = {
-                "_id": visit.session_id, "site": site, "visitor_id": visit.visitor_id,
-                "started_at": now, "last_seen_at": now, "page_views": 0,
-                "entry_path": path, "exit_path": path, "referrer": line.referrer,
-                "user_agent": line.user_agent, "first_view_at": now, "last_view_at": now,
-                **visit_facts(referrer=line.referrer, host=host, user_agent=line.user_agent, country=country,
-                              city=city),
-                **utm_fields(query), "paths": [], "routes": [], "events": 0, "event_names": [],
-                "start_recorded": True,
-            }
-        session = sessions[visit.session_id]
-        session.update(page_views=session["page_views"] + 1, last_seen_at=now, last_view_at=now,
-                       exit_path=path)
-        if path not in session["paths"]:
-            session["paths"].append(path)
-        page_views.append(page_view_document(PageView(
-            event_id=hit.event_id, site=site, session_id=visit.session_id, visitor_id=visit.visitor_id,
-            ts=now, path=path, query=query, referrer=line.referrer, title="", user_agent=line.user_agent,
-            host=host, country=country, city=city,
-        )))
-    return list(sessions.values()), page_views
-
-
-def log_size(path: str | Path) -> int:
-    """The size of the log in bytes: the total of what :func:`import_log` reports to ``progress``.
-
-    :param path: the log file.
-    :return: its size in bytes (the ``length`` of ``click.progressbar``).
+    :param path: the log file, or ``"-"`` (standard input).
+    :return: its size on disk in bytes (compressed, for gzip), ``None`` for ``"-"``.
     :raises OSError: the file cannot be read.
     """
-    return Path(path).stat().st_size
+    return None if str(path) == STDIN else Path(path).stat().st_size
+
+
+def _places(
+    country_of: Callable[[str], Place] | None, geoip_db: str | None
+) -> tuple[Callable[[str], Place], Callable[[], None]]:
+    """``(client IP -> place, close)``: the given lookup (remembered per IP), or live traffic's."""
+    if country_of is not None:
+        return lru_cache(maxsize=PLACE_CACHE)(country_of), lambda: None
+    geo = build_geo_lookup(geoip_db)
+
+    def place_of(ip: str) -> Place:
+        location = geo.locate(ip)  # cached per IP by the lookup itself
+        return location.country_code, location.city
+
+    return place_of, getattr(geo, "close", lambda: None)
+
+
+def _hosts(host: str | Iterable[str]) -> tuple[str, ...]:
+    names = (host,) if isinstance(host, str) else tuple(host)
+    return tuple(dict.fromkeys(name.strip().lower() for name in names if name.strip()))
 
 
 def import_log(
@@ -209,151 +177,146 @@ def import_log(
     session_ttl: int,
     include_bots: bool = False,
     log_format: str = "combined",
-    progress: Callable[[int], None] | None = None,
-    host: str = "",
+    progress: Callable[[ImportProgress], None] | None = None,
+    host: str | Iterable[str] = "",
     country_of: Callable[[str], Place] | None = None,
+    geoip_db: str | None = None,
+    run_size: int = RUN_SIZE,
+    batch_size: int = WRITE_BATCH,
+    stdin: IO[bytes] | None = None,
+    temp_dir: str | Path | None = None,
 ) -> ImportSummary:
-    """Import an access log into the ``sessions`` and ``page_views`` collections (issue 2's rules),
-    and add what it inserted to ``rollups_hourly``.
+    """Import an access log into the ``sessions``, ``page_views`` and ``visitors`` collections
+    (issue 2's rules), and add what it inserted to ``rollups_hourly``.
 
-    The file is read as bytes, split at ``\\n`` only and each line decoded as UTF-8 with invalid bytes
-    replaced (real logs hold them; a stray ``\\r`` inside a field does not split a line). Idempotent:
-    a second import of the same file, or of the file after lines were appended, leaves each page view
-    and each session stored once. Importing with another ``site`` or ``session_ttl`` derives other
-    ids, so it adds documents rather than replacing them.
+    The log is read as bytes (gunzipped when it starts with the gzip magic bytes or is named
+    ``*.gz``), split at ``\\n`` only and each line decoded as UTF-8 with invalid bytes replaced (real
+    logs hold them; a stray ``\\r`` inside a field does not split a line). Idempotent: a second import
+    of the same file, or of the file after lines were appended, leaves each page view and each
+    session stored once. Importing with another ``site`` or ``session_ttl`` derives other ids, so it
+    adds documents rather than replacing them. Memory is bounded by ``run_size``, ``batch_size`` and
+    the visitors active within one ``session_ttl`` of the log's time, not by the log's length;
+    temporary run files take about the size of the log's page-view lines.
 
-    :param path: the log file.
+    :param path: the log file, or ``"-"`` for standard input.
     :param db: the footfall database; its indexes are created first.
     :param site: the site every page view and session is recorded under.
     :param session_ttl: seconds; a page view less than this after its visitor's previous one continues
         that session (``FOOTFALL_SESSION_TTL``, 1800 by default).
     :param include_bots: count crawlers and requests without a User-Agent as visitors too.
     :param log_format: the line format; only ``"combined"`` exists (``--format``).
-    :param progress: called with the number of bytes just read, for a progress bar whose total is
-        :func:`log_size`.
-    :param host: the site's own host name (``www.`` ignored): a referrer on it is same-site, so it
-        gives no ``referrer_host``; ``""`` (the default) counts every referrer as external.
-    :param country_of: ``client IP -> (country code, city)`` (each ``None`` when unknown), called
-        once per distinct IP; ``None`` (the default) leaves ``country`` and ``city`` null.
+    :param progress: called with an :class:`ImportProgress` every few thousand lines while reading
+        and after each batch while writing.
+    :param host: the site's own host name, or several (``www.`` ignored): a referrer on any of them
+        is same-site, so it gives no ``referrer_host``; ``""`` (the default) counts every referrer as
+        external.
+    :param country_of: ``client IP -> (country code, city)`` (each ``None`` when unknown), called at
+        most once per IP among the last :data:`PLACE_CACHE` distinct ones; ``None`` (the default)
+        uses the lookup live traffic uses, :func:`footfall.geo.build_geo_lookup` of ``geoip_db``.
+    :param geoip_db: a MaxMind ``.mmdb`` (``FOOTFALL_GEOIP_DB``; then cities too), ``None`` for
+        geoip2fast's bundled countries; ignored when ``country_of`` is given.
+    :param run_size: page views held in memory per sorted run (≥ 1).
+    :param batch_size: page views per write batch (≥ 1).
+    :param stdin: the binary stream read for ``"-"`` (default ``sys.stdin.buffer``).
+    :param temp_dir: where the sorted runs are written (default ``TMPDIR``).
     :return: the :class:`ImportSummary`.
-    :raises ValueError: ``log_format`` is not ``"combined"`` or ``session_ttl`` is not positive.
-    :raises OSError: the file cannot be read.
+    :raises ValueError: ``log_format`` is not ``"combined"``, or ``session_ttl``, ``run_size`` or
+        ``batch_size`` is not positive.
+    :raises OSError: the log or a temporary run cannot be read or written (a corrupt gzip stream
+        included: :class:`gzip.BadGzipFile`).
+    :raises EOFError: a gzip stream ends early (a truncated ``.gz``).
     :raises StoreUnavailable: MongoDB did not answer or refused a write.
+    :raises ConfigurationError: ``geoip_db`` cannot be read (:class:`footfall.geo.MaxMindLookup`).
     """
     if log_format not in LOG_FORMATS:
         raise ValueError(f"unknown log format {log_format!r}; accepted: {', '.join(LOG_FORMATS)}")
-    if session_ttl <= 0:
-        raise ValueError(f"session_ttl must be a positive number of seconds, got {session_ttl}")
+    for name, value in (("session_ttl", session_ttl), ("run_size", run_size), ("batch_size", batch_size)):
+        if value <= 0:
+            raise ValueError(f"{name} must be a positive number, got {value}")
     ensure_indexes(db)
     counts: Counter[str] = Counter()
-    seen_lines: Counter[str] = Counter()
-    hits: list[_Hit] = []
-    pending_bytes = 0
-    with open(path, "rb") as log:
-        for number, raw in enumerate(log):
-            counts["lines_read"] += 1
-            pending_bytes += len(raw)
-            if progress is not None and number % PROGRESS_EVERY == PROGRESS_EVERY - 1:
-                progress(pending_bytes)
-                pending_bytes = 0
-            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            line = parse_combined_line(text)
-            if line is None:
-                counts["rejected_lines"] += 1
-            elif not is_page_view(line):
-                counts["skipped_other_lines"] += 1
-            elif not include_bots and _is_crawler_line(line):
-                counts["skipped_bot_lines"] += 1
-            else:
-                occurrence = seen_lines[text]
-                seen_lines[text] += 1
-                hits.append(_Hit(number, line, _event_id(site, text, occurrence)))
-    if progress is not None and pending_bytes:
-        progress(pending_bytes)
-    sessions, page_views = _build_documents(hits, site=site, session_ttl=session_ttl, host=host,
-                                            country_of=country_of)
-    numbers = _number_visitors(db, site, sessions)
-    for doc in (*sessions, *page_views):
-        doc["visitor_number"] = numbers.get(doc["visitor_id"])
-    _mark_for_rollups(sessions, page_views)
-    new_sessions = _replace_all(db, SESSIONS, sessions)
-    new_views = _replace_all(db, PAGE_VIEWS, page_views)
-    apply_increments(db, rollup_increments(visits=[(site, doc["started_at"]) for doc in new_sessions],
-                                           page_views=[(site, doc["ts"]) for doc in new_views]))
+    with ExternalSort[Record](run_size, directory=temp_dir) as hits, \
+            ExternalSort[tuple[str, str]](run_size, directory=temp_dir, unique=True) as visitors:
+        with open_log(path, stdin=stdin) as source:
+            _read(source, hits, visitors, counts, include_bots=include_bots, progress=progress)
+        visitor_count = count_distinct(visitors)  # type: ignore[arg-type]
+        visitors.close()
+        place_of, close_places = _places(country_of, geoip_db)
+        writer = ImportWriter(db, site, batch_size=batch_size)
+        sessionizer = Sessionizer(site=site, session_ttl=session_ttl, hosts=_hosts(host), place_of=place_of,
+                                  on_page_view=writer.page_view, on_session=writer.session)
+        try:
+            _sessionize(hits.sorted(), sessionizer, writer, site=site, lines=counts["lines_read"],
+                        page_views=hits.added, progress=progress)
+        finally:
+            close_places()
     return ImportSummary(
-        lines_read=counts["lines_read"], page_views=len(page_views), sessions=len(sessions),
-        visitors=len({session["visitor_id"] for session in sessions}),
-        rejected_lines=counts["rejected_lines"],
+        lines_read=counts["lines_read"], page_views=hits.added, sessions=sessionizer.sessions,
+        visitors=visitor_count, rejected_lines=counts["rejected_lines"],
         skipped_bot_lines=counts["skipped_bot_lines"], skipped_other_lines=counts["skipped_other_lines"],
     )
 
 
-def _mark_for_rollups(sessions: list[dict[str, Any]], page_views: list[dict[str, Any]]) -> None:
-    """Give each session document the rollup marks a drain write gives it
-    (:mod:`footfall.stores.rollup_marks`): the hours of its start and page views, and a dirty token."""
-    hours: dict[str, set[datetime]] = {doc["_id"]: {hour_of(doc["started_at"])} for doc in sessions}
-    for view in page_views:
-        hours[view["session_id"]].add(hour_of(view["ts"]))
-    for doc in sessions:
-        doc[HOURS] = sorted(hours[doc["_id"]])
-        doc[DIRTY] = dirty_token()
+def _read(source: LogSource, hits: ExternalSort[Record], visitors: ExternalSort[tuple[str, str]],
+          counts: Counter[str], *, include_bots: bool,
+          progress: Callable[[ImportProgress], None] | None) -> None:
+    """Phase 1: parse every line, count it, and add each page view to the sort."""
+    read_bytes = 0  # decompressed, when the source cannot tell its position
+    number = -1
+    if progress is not None:
+        progress(ImportProgress("read", 0, 0, source.size))
+    for number, raw in enumerate(source.lines):
+        read_bytes += len(raw)
+        if progress is not None and number % PROGRESS_EVERY == PROGRESS_EVERY - 1:
+            position = source.position()
+            progress(ImportProgress("read", number + 1, read_bytes if position is None else position, source.size))
+        text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        line = parse_combined_line(text)
+        if line is None:
+            counts["rejected_lines"] += 1
+        elif not is_page_view(line):
+            counts["skipped_other_lines"] += 1
+        elif not include_bots and _is_crawler_line(line):
+            counts["skipped_bot_lines"] += 1
+        else:
+            hits.add((int(line.ts.timestamp()), number, text, line.client_ip, line.target, line.referrer,
+                      line.user_agent))
+            visitors.add((line.client_ip, line.user_agent))
+    counts["lines_read"] = number + 1
+    if progress is not None:
+        position = source.position()
+        done = source.size if source.size is not None else (read_bytes if position is None else position)
+        progress(ImportProgress("read", number + 1, done, source.size))
 
 
-def _number_visitors(db: Database, site: str, sessions: list[dict[str, Any]]) -> dict[str, int]:
-    """Give the log's visitors their visitor numbers and write their ``visitors`` documents.
-
-    Visitors already numbered (a file imported again) keep their number; the others get the next
-    numbers of the site, reserved as one block above its high-water mark, in first-seen order
-    (ties by visitor id), exactly as live traffic would have numbered them.
-
-    :return: visitor id → number.
-    :raises StoreUnavailable: MongoDB did not answer.
-    """
-    spans: dict[str, tuple[datetime, datetime]] = {}
-    for session in sessions:
-        first, last = spans.get(session["visitor_id"], (session["started_at"], session["last_seen_at"]))
-        spans[session["visitor_id"]] = (min(first, session["started_at"]), max(last, session["last_seen_at"]))
-    numbers: dict[str, int] = {}
-    ids = sorted(spans)
+def _sessionize(records: Iterable[Record], sessionizer: Sessionizer, writer: ImportWriter, *, site: str,
+                lines: int, page_views: int, progress: Callable[[ImportProgress], None] | None) -> None:
+    """Phase 2: page views in (time, line) order through the sessionizer; batches flushed only
+    between two timestamps (identical lines, and visitors first seen in the same second, stay in
+    one batch)."""
+    occurrences: Counter[str] = Counter()  # identical lines have identical times: counted per second
+    current: int | None = None
+    now = datetime.min
+    if progress is not None:
+        progress(ImportProgress("write", lines, 0, page_views))
     try:
-        for start in range(0, len(ids), WRITE_BATCH):
-            chunk = [visitor_doc_id(site, vid) for vid in ids[start:start + WRITE_BATCH]]
-            for doc in db[VISITORS].find({"_id": {"$in": chunk}, "visitor_number": {"$type": "number"}}):
-                numbers[doc["visitor_id"]] = int(doc["visitor_number"])
-    except PyMongoError as exc:
-        raise StoreUnavailable(f"MongoDB did not answer: {exc}") from exc
-    lacking = sorted((vid for vid in ids if vid not in numbers), key=lambda vid: (spans[vid][0], vid))
-    if lacking:
-        first_number, _ = reserve_block(db, site, len(lacking))
-        numbers.update({vid: first_number + i for i, vid in enumerate(lacking)})
-    ops = []
-    for vid in ids:
-        ops.append(UpdateOne(*visitor_update(site, vid, spans[vid][0], spans[vid][1]), upsert=True))
-        ops.append(UpdateOne(*visitor_number_update(site, vid, numbers[vid])))
-    for start in range(0, len(ops), WRITE_BATCH):
-        try:
-            db[VISITORS].bulk_write(ops[start:start + WRITE_BATCH], ordered=False)
-        except PyMongoError as exc:
-            raise StoreUnavailable(f"MongoDB did not store visitors {start}-: {exc}") from exc
-    return numbers
-
-
-def _replace_all(db: Database, collection: str, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Write ``documents`` whole (upserting replaces).
-
-    :return: the documents the write inserted (new), as opposed to replaced (imported before).
-    :raises StoreUnavailable: MongoDB did not answer or refused a document.
-    """
-    inserted: list[dict[str, Any]] = []
-    for start in range(0, len(documents), WRITE_BATCH):
-        batch = [ReplaceOne({"_id": doc["_id"]}, doc, upsert=True)
-                 for doc in documents[start:start + WRITE_BATCH]]
-        try:
-            result = db[collection].bulk_write(batch, ordered=False)
-        except PyMongoError as exc:
-            last = start + len(batch) - 1
-            raise StoreUnavailable(
-                f"MongoDB did not store {collection} {start}-{last} of {len(documents)}: {exc}"
-            ) from exc
-        inserted.extend(documents[start + index] for index in (result.upserted_ids or {}))
-    return inserted
+        for ts, _number, text, client_ip, target, referrer, user_agent in records:
+            if ts != current:
+                if writer.full:
+                    writer.flush()
+                    if progress is not None:
+                        progress(ImportProgress("write", lines, writer.written_views, page_views))
+                current, now = ts, datetime.fromtimestamp(ts, UTC)
+                occurrences.clear()
+                sessionizer.expire(now)
+            occurrence = occurrences[text]
+            occurrences[text] = occurrence + 1
+            sessionizer.page_view(now, client_ip=client_ip, user_agent=user_agent, target=target,
+                                  referrer=referrer, view_id=event_id(site, text, occurrence))
+        sessionizer.finish_all()
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+    if progress is not None:
+        progress(ImportProgress("write", lines, writer.written_views, page_views))

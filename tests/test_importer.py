@@ -8,6 +8,8 @@ page-view times.
 
 from __future__ import annotations
 
+import gzip
+import io
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -16,11 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from crawlerdetect import CrawlerDetect  # type: ignore[import-untyped]
 from pymongo.database import Database
 
-from footfall.importer import ImportSummary, import_log, log_size, parse_combined_line
+from footfall.cli import _ImportBars, main, progress_wanted
+from footfall.geo import Geoip2FastLookup
+from footfall.importer import ImportProgress, ImportSummary, import_log, log_size, parse_combined_line
 from tests.conftest import SHARED_DATA
+from tests.test_geo import city_db  # noqa: F401 - the fixture
 
 LOGS = SHARED_DATA / "access-logs"
 SEMICOMPLETE = LOGS / "semicomplete-2015-05.log"
@@ -316,18 +322,27 @@ def test_timestamps_are_converted_to_utc(mongo_db: Database, tmp_path: Path) -> 
     assert session["started_at"] == datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def test_progress_reports_every_byte(mongo_db: Database, tmp_path: Path) -> None:
+def test_progress_reports_every_byte_then_every_page_view(mongo_db: Database, tmp_path: Path) -> None:
     assets = (log_line(T0 + timedelta(seconds=i), f"/img/{i}.png") for i in range(9000))  # nothing to write
     path = write_log(tmp_path, *assets, log_line(T0, "/page"))
-    reported: list[int] = []
+    reported: list[ImportProgress] = []
     summary = import_log(path, mongo_db, site="s", session_ttl=TTL, progress=reported.append)
     assert (summary.lines_read, summary.page_views) == (9001, 1)
-    assert sum(reported) == log_size(path) and len(reported) > 1
+    reading = [event for event in reported if event.phase == "read"]
+    assert len(reading) > 1 and {event.total for event in reading} == {log_size(path)}
+    assert [event.done for event in reading] == sorted(event.done for event in reading)
+    assert (reading[-1].done, reading[-1].lines) == (log_size(path), 9001)
+    assert reading[0] == ImportProgress("read", 0, 0, log_size(path)), "a start, for the rate"
+    writing = [event for event in reported if event.phase == "write"]
+    assert writing == [ImportProgress("write", 9001, 0, 1), ImportProgress("write", 9001, 1, 1)]
+    assert reported == reading + writing
 
 
 @pytest.mark.parametrize(("options", "message"), [
     pytest.param({"log_format": "common"}, "accepted: combined", id="unknown format"),
     pytest.param({"session_ttl": 0}, "positive", id="zero TTL"),
+    pytest.param({"run_size": 0}, "positive", id="zero run size"),
+    pytest.param({"batch_size": 0}, "positive", id="zero batch size"),
 ])
 def test_bad_options_raise_value_error(
     mongo_db: Database, tmp_path: Path, options: dict[str, Any], message: str
@@ -372,3 +387,181 @@ def test_without_a_host_every_referrer_is_external(mongo_db: Database, tmp_path:
     path = write_log(tmp_path, log_line(T0, "/a", referrer="https://www.shop.example/home"))
     import_log(path, mongo_db, site="shop", session_ttl=TTL)
     assert mongo_db.sessions.find_one()["referrer_host"] == "shop.example"
+
+
+# --- a real site's size (issue 11): sorted runs, batches, gzip, stdin, hosts, countries ---------------
+
+def stored_documents(db: Database) -> dict[str, list[dict[str, Any]]]:
+    """Every stored document but the rollup_dirty token (new with every write, by design)."""
+    return {name: list(db[name].find({}, {"rollup_dirty": 0}).sort("_id"))
+            for name in ("sessions", "page_views", "visitors", "rollups_hourly")}
+
+
+def empty(db: Database) -> None:
+    for name in db.list_collection_names():
+        db[name].delete_many({})
+
+
+def test_tiny_runs_and_batches_store_exactly_what_one_sort_does(mongo_db: Database) -> None:
+    """The advertools log is out of order: with runs of 7 page views and batches of 5 its lines cross
+    every sort and batch boundary; the documents (visitor numbers included) are those of one sort."""
+    whole = import_log(ADVERTOOLS, mongo_db, site="adv", session_ttl=TTL, include_bots=True)
+    expected = stored_documents(mongo_db)
+    empty(mongo_db)
+    pieces = import_log(ADVERTOOLS, mongo_db, site="adv", session_ttl=TTL, include_bots=True, run_size=7,
+                        batch_size=5)
+    assert pieces == whole
+    assert stored_documents(mongo_db) == expected
+    assert_matches_reference(pieces, mongo_db, reference_counts(ADVERTOOLS, True))
+
+
+def test_out_of_order_lines_across_run_boundaries(mongo_db: Database, tmp_path: Path) -> None:
+    """Each run of 2 holds lines minutes apart; the merged order is the time order."""
+    minutes = [200, 40, 190, 0, 20, 10, 30, 220]  # visits: 0-40 (5 views), 190-220 (3 views)
+    path = write_log(tmp_path, *(log_line(T0 + timedelta(minutes=m), f"/p{m}") for m in minutes))
+    summary = import_log(path, mongo_db, site="s", session_ttl=TTL, run_size=2, batch_size=1)
+    assert (summary.page_views, summary.sessions, summary.visitors) == (8, 2, 1)
+    first, second = sessions_by_start(mongo_db)
+    assert (first["entry_path"], first["exit_path"], first["page_views"]) == ("/p0", "/p40", 5)
+    assert first["paths"] == ["/p0", "/p10", "/p20", "/p30", "/p40"]
+    assert (second["entry_path"], second["exit_path"], second["page_views"]) == ("/p190", "/p220", 3)
+    assert first["hours"] == [T0.replace(minute=0)]
+    assert second["hours"] == [(T0 + timedelta(hours=3)).replace(minute=0)]
+
+
+def test_reimport_with_small_batches_stores_each_document_once(mongo_db: Database) -> None:
+    first = import_log(SEMICOMPLETE, mongo_db, site="semi", session_ttl=TTL, run_size=500, batch_size=64)
+    before = stored_documents(mongo_db)
+    tokens = {doc["_id"]: doc["rollup_dirty"] for doc in mongo_db.sessions.find()}
+    second = import_log(SEMICOMPLETE, mongo_db, site="semi", session_ttl=TTL, run_size=300, batch_size=100)
+    assert second == first
+    assert stored_documents(mongo_db) == before, "same documents, same visitor numbers, rollups not doubled"
+    again = {doc["_id"]: doc["rollup_dirty"] for doc in mongo_db.sessions.find()}
+    assert again.keys() == tokens.keys() and all(again[key] != tokens[key] for key in tokens), (
+        "every session written again carries a fresh rollup_dirty token")
+    assert all(doc.get("rollup_dirty") for doc in mongo_db.visitors.find())
+
+
+def test_visitor_numbers_in_first_seen_order_across_batches(mongo_db: Database, tmp_path: Path) -> None:
+    agents = [f"{BROWSER} n{i}" for i in range(6)]
+    lines = [log_line(T0 + timedelta(seconds=10 * (5 - i)), agent=agent) for i, agent in enumerate(agents)]
+    path = write_log(tmp_path, *lines)
+    import_log(path, mongo_db, site="s", session_ttl=TTL, batch_size=1)
+    numbered = {doc["user_agent"]: doc["visitor_number"] for doc in mongo_db.sessions.find()}
+    assert [numbered[agent] for agent in reversed(agents)] == [1, 2, 3, 4, 5, 6]
+    assert {doc["visitor_number"] for doc in mongo_db.visitors.find()} == {1, 2, 3, 4, 5, 6}
+
+
+def test_gzip_log_imports_as_the_plain_one(mongo_db: Database, tmp_path: Path) -> None:
+    plain = import_log(ADVERTOOLS, mongo_db, site="adv", session_ttl=TTL)
+    expected = stored_documents(mongo_db)
+    empty(mongo_db)
+    packed = tmp_path / "adver.tools.access.log.1"  # no .gz: recognised by its magic bytes
+    packed.write_bytes(gzip.compress(ADVERTOOLS.read_bytes()))
+    assert import_log(packed, mongo_db, site="adv", session_ttl=TTL) == plain
+    assert stored_documents(mongo_db) == expected
+
+
+def test_standard_input(mongo_db: Database, tmp_path: Path) -> None:
+    path = write_log(tmp_path, log_line(T0, "/a"), log_line(T0 + timedelta(minutes=1), "/b"))
+    reported: list[ImportProgress] = []
+    summary = import_log("-", mongo_db, site="s", session_ttl=TTL, stdin=io.BytesIO(path.read_bytes()),
+                         progress=reported.append)
+    assert (summary.lines_read, summary.page_views, summary.sessions) == (2, 2, 1)
+    assert {event.total for event in reported if event.phase == "read"} == {None}, "no size, so no ETA"
+    assert log_size("-") is None
+
+
+def test_referrers_on_any_of_the_hosts_are_same_site(mongo_db: Database, tmp_path: Path) -> None:
+    referrers = {"/a": "https://www.example.com/x", "/b": "https://blog.example.com/y",
+                 "/c": "https://example.org/z", "/d": "-"}
+    path = write_log(tmp_path, *(log_line(T0, path, ip=f"192.0.2.{i}", referrer=referrer)
+                                 for i, (path, referrer) in enumerate(referrers.items())))
+    import_log(path, mongo_db, site="s", session_ttl=TTL, host=["example.com", "blog.example.com"])
+    found = {doc["entry_path"]: doc["referrer_host"] for doc in mongo_db.sessions.find()}
+    assert found == {"/a": None, "/b": None, "/c": "example.org", "/d": None}
+
+
+def test_countries_by_default_as_live_traffic_gets_them(mongo_db: Database, tmp_path: Path) -> None:
+    """No ``country_of``: the middleware's own lookup (geoip2fast's bundled data) for each client IP."""
+    path = write_log(tmp_path, log_line(T0, "/uk", ip="81.2.69.160"), log_line(T0, "/us", ip="8.8.8.8"),
+                     log_line(T0, "/private", ip="10.0.0.1"))
+    import_log(path, mongo_db, site="s", session_ttl=TTL)
+    live = Geoip2FastLookup()
+    sessions = {doc["entry_path"]: (doc["country"], doc["city"]) for doc in mongo_db.sessions.find()}
+    assert sessions == {"/uk": ("GB", None), "/us": ("US", None), "/private": (None, None)}
+    assert sessions["/uk"][0] == live.locate("81.2.69.160").country_code
+    views = {doc["path"]: doc["country"] for doc in mongo_db.page_views.find()}
+    assert views == {"/uk": "GB", "/us": "US", "/private": None}
+    for ip in ("81.2.69.160", "8.8.8.8", "10.0.0.1"):
+        assert all(ip not in str(doc) for doc in (*mongo_db.sessions.find(), *mongo_db.page_views.find()))
+
+
+def test_cities_from_a_maxmind_database(mongo_db: Database, tmp_path: Path, city_db: str) -> None:  # noqa: F811
+    path = write_log(tmp_path, log_line(T0, "/london", ip="81.2.69.7"))
+    import_log(path, mongo_db, site="s", session_ttl=TTL, geoip_db=city_db)
+    (session,) = mongo_db.sessions.find()
+    assert (session["country"], session["city"]) == ("GB", "London")
+
+
+# --- the command ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def cli_env(mongodb_uri: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FOOTFALL_REDIS_URL", redis_url)
+    monkeypatch.setenv("FOOTFALL_MONGODB_URI", mongodb_uri)
+    monkeypatch.delenv("FOOTFALL_GEOIP_DB", raising=False)
+
+
+def test_command_without_a_terminal_prints_the_summary_and_no_progress(
+    mongo_db: Database, tmp_path: Path, cli_env: None
+) -> None:
+    path = write_log(tmp_path, log_line(T0, "/a", referrer="https://www.example.com/"),
+                     log_line(T0, "/b", ip="192.0.2.2", referrer="https://shop.example.com/"))
+    result = CliRunner().invoke(main, ["import-log", str(path), "--site", "s", "--host", "example.com",
+                                       "--host", "shop.example.com"])
+    assert result.exit_code == 0, result.output
+    assert "reading" not in result.output and "writing" not in result.output
+    assert result.output.splitlines()[:3] == [f"{'lines read':<20} {2:>10}", f"{'page views':<20} {2:>10}",
+                                              f"{'sessions':<20} {2:>10}"]
+    assert [doc["referrer_host"] for doc in mongo_db.sessions.find()] == [None, None]
+
+
+def test_command_reads_standard_input(mongo_db: Database, tmp_path: Path, cli_env: None) -> None:
+    data = gzip.compress(write_log(tmp_path, log_line(T0, "/a")).read_bytes())
+    result = CliRunner().invoke(main, ["import-log", "-", "--site", "s", "--quiet"], input=data)
+    assert result.exit_code == 0, result.output
+    assert f"{'page views':<20} {1:>10}" in result.output
+    assert mongo_db.page_views.count_documents({}) == 1
+
+
+@pytest.mark.parametrize(("quiet", "tty", "wanted"), [
+    pytest.param(False, True, True, id="a terminal gets bars"),
+    pytest.param(True, True, False, id="--quiet turns them off"),
+    pytest.param(False, False, False, id="no terminal, no bars"),
+])
+def test_progress_only_on_a_terminal(quiet: bool, tty: bool, wanted: bool) -> None:
+    class Stream(io.StringIO):
+        def isatty(self) -> bool:
+            return tty
+
+    assert progress_wanted(quiet, Stream()) is wanted
+
+
+def test_progress_bars_draw_lines_and_rate(mongo_db: Database, tmp_path: Path) -> None:
+    path = write_log(tmp_path, *(log_line(T0 + timedelta(seconds=i), f"/p{i}") for i in range(5000)))
+    bars = _ImportBars()
+    import_log(path, mongo_db, site="s", session_ttl=TTL, progress=bars)
+    bars.close()  # drawn to sys.stderr, which is not a terminal here: click draws nothing, without error
+
+
+@pytest.mark.parametrize(("agent", "parsed"), [
+    pytest.param('Mozilla \\"quoted\\" 5.0', 'Mozilla \\"quoted\\" 5.0', id="Apache's escaped quote"),
+    pytest.param("Mozilla \\x22nginx\\x22", "Mozilla \\x22nginx\\x22", id="nginx's escaped quote"),
+    pytest.param("ends in a backslash \\\\", "ends in a backslash \\\\", id="escaped backslash"),
+    pytest.param('bare " quote', "bare ", id="an unescaped quote ends the field; the rest is a trailing field"),
+    pytest.param("trailing backslash \\", None, id="a lone backslash escapes the closing quote"),
+])
+def test_quoted_fields(agent: str, parsed: str | None) -> None:
+    line = parse_combined_line(f'192.0.2.1 - - [01/Mar/2024:08:30:00 +0000] "GET / HTTP/1.1" 200 5 "-" "{agent}"')
+    assert (line.user_agent if line else None) == parsed
