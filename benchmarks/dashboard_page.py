@@ -15,6 +15,7 @@ raised). Used by :mod:`benchmarks.queries` at its largest size; alone, it needs 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import secrets
 import statistics
@@ -48,6 +49,7 @@ def measure_page(mongodb_url: str, site: str, first: date, last: date, runs: int
     """
     from playwright.sync_api import sync_playwright  # the dev install's; only needed here
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     token = secrets.token_urlsafe(16)
     redis_server = start_redis(None)
     app = create_app(Settings(secret_key=secrets.token_urlsafe(32), redis_url=redis_server.url,
