@@ -43,7 +43,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from benchmarks.query_data import SITE, Seed, build_rollups, load, read_seed, window_of
-from benchmarks.query_report import HEADER, Measurement, machine, row, strip_source, summary_table
+from benchmarks.query_report import HEADER, Measurement, machine, row, size_label, strip_source, summary_table
 from footfall.dashboard_queries import Period, breakdown, summarize, timeseries
 from footfall.dashboard_queries.filters import format_filters, parse_filters
 from footfall.embedded import ServerProcess, start_mongodb
@@ -202,7 +202,7 @@ def measure_size(db: Database, size: int, chosen: list[Case], baseline: dict[str
         try:
             started = time.perf_counter()
             chosen[0].call(db, True)
-            out(f"| {size:,} | {chosen[0].name}, **as committed** (marks read without the hint), one run "
+            out(f"| {size_label(size)} | {chosen[0].name}, **as committed** (marks read without the hint), one run "
                 f"| {(time.perf_counter() - started) * 1000:,.1f} | | 1 | | | | | | |")
         finally:
             hint_dirty_reads()

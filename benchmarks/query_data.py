@@ -251,17 +251,18 @@ def build_rollups(db: Database, site: str = SITE,
     """Build ``site``'s rollups from the loaded raw collections
     (:func:`footfall.stores.rollup_build.ensure_built`).
 
-    :param progress: called with a line of text every 10 built days.
+    :param progress: called with a line of text every 5 built days.
     :return: ``(hours built, wall seconds)``.
     :raises StoreUnavailable: MongoDB did not answer.
     """
     started = time.perf_counter()
-    done = [0]
+    done = [0, 0]  # hours, days
 
-    def step(hours: int) -> None:
+    def step(hours: int) -> None:  # called once per UTC day built
         done[0] += hours
-        if done[0] % (24 * 10) == 0:
-            progress(f"rollups: {done[0] // 24} days built, {time.perf_counter() - started:.0f} s")
+        done[1] += 1
+        if done[1] % 5 == 0:
+            progress(f"rollups: {done[1]} days ({done[0]} hours) built, {time.perf_counter() - started:.0f} s")
 
     hours = ensure_built(db, site, step)
     return hours, time.perf_counter() - started

@@ -11,7 +11,7 @@ from typing import Any
 
 from benchmarks.report import code_version
 
-__all__ = ["Measurement", "HEADER", "row", "machine", "summary_table", "strip_source"]
+__all__ = ["Measurement", "HEADER", "row", "size_label", "machine", "summary_table", "strip_source"]
 
 HEADER = ("| size | case | median ms | min ms | runs | growth vs 10k | goal | met | source | raw ms | exact |\n"
           "|---:|---|---:|---:|---:|---:|---|---|---|---:|---|")
@@ -53,7 +53,8 @@ class Measurement:
         return self.median * 1000 <= self.goal_ms and growth_ok and self.source == "rollups"
 
 
-def _size(size: int) -> str:
+def size_label(size: int) -> str:
+    """``10k``, ``1M``: a size as the rows show it."""
     return f"{size // 1_000_000}M" if size % 1_000_000 == 0 else f"{size // 1000}k" if size % 1000 == 0 else str(size)
 
 
@@ -64,7 +65,7 @@ def row(m: Measurement) -> str:
     source = m.source if m.source == "rollups" else f"**{m.source}** (expected rollups)"
     raw = "—" if m.raw is None else f"{m.raw * 1000:,.0f}"
     exact = "—" if m.exact is None else "yes" if m.exact else "**NO**"
-    return (f"| {_size(m.size)} | {m.case} | {m.median * 1000:,.1f} | {min(m.times) * 1000:,.1f} | {len(m.times)} "
+    return (f"| {size_label(m.size)} | {m.case} | {m.median * 1000:,.1f} | {min(m.times) * 1000:,.1f} | {len(m.times)} "
             f"| {growth} | {goal} | {'yes' if m.met else '**no**'} | {source} | {raw} | {exact} |")
 
 
@@ -86,7 +87,7 @@ def summary_table(results: list[Measurement], groups: dict[str, tuple[float, flo
     """The issue's table: per line (title → goal ms, growth goal), the worst median at the largest
     size, the worst growth, and whether every case of the line met its goals."""
     largest = max(sizes)
-    lines = [f"| measure | worst median at {_size(largest)} | worst growth vs 10k | goal | met |",
+    lines = [f"| measure | worst median at {size_label(largest)} | worst growth vs 10k | goal | met |",
              "|---|---:|---:|---|---|"]
     for title, (goal_ms, growth_goal) in groups.items():
         found = [m for m in results if m.group == title and m.size == largest]
