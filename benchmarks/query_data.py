@@ -12,9 +12,14 @@ the requested size or at most one visit's page views above it.
 
 :func:`load` writes the copies with ``insert_many(ordered=False)`` into an empty database, then
 creates the indexes (:func:`footfall.stores.mongo_writer.ensure_indexes`; on SecantusDB building
-them afterwards is about 4× faster than inserting into indexed collections) and rebuilds the hourly
-rollups from the raw collections (:func:`footfall.stores.rollups.rebuild_rollups`, what the drain's
-``$inc`` upserts would have produced).
+them afterwards is about 4× faster than inserting into indexed collections). The rollups (collection
+``rollups``) are then built by :func:`build_rollups` (:func:`footfall.stores.rollup_build.ensure_built`,
+what a first drain or importer pass does for a site met for the first time), timed on its own.
+
+The rollup marks (:mod:`footfall.stores.rollup_marks`) are copied as a builder pass leaves them: a
+session's ``hours`` move with it, and no ``rollup_dirty`` token is left; a visitor carries
+``rolled_first_seen_hour`` (its first-seen hour) and no token. ``ensure_built`` builds the whole
+history anyway; with tokens left it would build every hour a second time.
 """
 
 from __future__ import annotations
@@ -33,10 +38,11 @@ from pymongo.database import Database
 from footfall.importer import import_log
 from footfall.stores.documents import PAGE_VIEWS, SESSIONS, VISITORS
 from footfall.stores.mongo_writer import ensure_indexes
-from footfall.stores.rollups import rebuild_rollups
+from footfall.stores.rollup_build import ensure_built
+from footfall.stores.rollup_marks import DIRTY, HOURS, ROLLED_FIRST_SEEN, hour_of
 
 __all__ = ["LOG", "SITE", "STRIDE_HOURS", "Seed", "Window", "LoadResult", "read_seed", "copy_shift", "copy_documents",
-           "generate", "load", "window_of"]
+           "generate", "load", "build_rollups", "window_of"]
 
 LOG = Path(__file__).resolve().parents[2] / "shared" / "data" / "access-logs" / "semicomplete-2015-05.log"
 SITE = "semicomplete"
@@ -107,7 +113,9 @@ def copy_documents(seed: Seed, copy: int, shift: timedelta, page_views: int | No
 
     Session ids keep the middleware's shape (22 URL-safe base64 characters), page-view and visitor
     ids are UUIDs, a visitor's ``_id`` is ``"<site>|<visitor id>"`` and ``visitor_number`` moves up
-    by ``copy`` × the seed's highest number, so every copy's visitors are distinct people.
+    by ``copy`` × the seed's highest number, so every copy's visitors are distinct people. A session's
+    ``hours`` move too; ``rollup_dirty`` is dropped and a visitor's ``rolled_first_seen_hour`` is its
+    (moved) first-seen hour, as a rollup builder pass leaves them.
 
     :param page_views: copy only the first visits (by start) until at least this many page views
         (``None``: all of them); their page views and visitors come along.
@@ -132,6 +140,13 @@ def copy_documents(seed: Seed, copy: int, shift: timedelta, page_views: int | No
         for name in _INSTANTS[collection]:
             if out.get(name) is not None:
                 out[name] = out[name] + shift
+        out.pop(DIRTY, None)  # as a builder pass leaves them (module doc)
+        if out.get(HOURS) is not None:
+            out[HOURS] = [hour + shift for hour in out[HOURS]]
+        if collection == VISITORS:
+            out.pop(ROLLED_FIRST_SEEN, None)
+            if out.get("first_seen_at") is not None:
+                out[ROLLED_FIRST_SEEN] = hour_of(out["first_seen_at"]).replace(tzinfo=None)
         out["visitor_id"] = visitor_ids[doc["visitor_id"]]
         if out.get("visitor_number") is not None:
             out["visitor_number"] += numbers
@@ -179,33 +194,29 @@ class LoadResult:
     """One size's load: what went in and how long each step took (wall seconds).
 
     :ivar page_views: ``page_views`` documents written; ``sessions``, ``visitors`` likewise.
-    :ivar rollups: ``rollups_hourly`` documents after the rebuild (hours with data).
     """
 
     copies: int
     page_views: int
     sessions: int
     visitors: int
-    rollups: int
     insert_seconds: float
     index_seconds: float
-    rollup_seconds: float
 
     @property
     def seconds(self) -> float:
-        """The whole load."""
-        return self.insert_seconds + self.index_seconds + self.rollup_seconds
+        """The whole load (inserts and indexes; the rollup build is timed by :func:`build_rollups`)."""
+        return self.insert_seconds + self.index_seconds
 
 
 def load(db: Database, seed: Seed, page_views: int, window: Window,
          progress: Callable[[str], None] = lambda text: None) -> LoadResult:
     """Write the copies of ``seed`` holding ``page_views`` page views into ``db`` (empty), then its
-    indexes and hourly rollups.
+    indexes (the rollups: :func:`build_rollups`).
 
     :param progress: called with a line of text now and then (a long load takes minutes).
     :return: the :class:`LoadResult`.
-    :raises pymongo.errors.PyMongoError: a write failed; :raises StoreUnavailable: the index or
-        rollup step failed.
+    :raises pymongo.errors.PyMongoError: a write failed; :raises StoreUnavailable: the index step failed.
     """
     counts = {SESSIONS: 0, PAGE_VIEWS: 0, VISITORS: 0}
     pending: dict[str, list[dict[str, Any]]] = {name: [] for name in counts}
@@ -231,11 +242,30 @@ def load(db: Database, seed: Seed, page_views: int, window: Window,
     inserted = time.perf_counter()
     ensure_indexes(db)
     indexed = time.perf_counter()
-    first, last = window.start.date(), (window.end - timedelta(microseconds=1)).date()
-    rollups = rebuild_rollups(db, first, last, seed.site)
-    done = time.perf_counter()
-    return LoadResult(copies, counts[PAGE_VIEWS], counts[SESSIONS], counts[VISITORS], rollups,
-                      inserted - started, indexed - inserted, done - indexed)
+    return LoadResult(copies, counts[PAGE_VIEWS], counts[SESSIONS], counts[VISITORS],
+                      inserted - started, indexed - inserted)
+
+
+def build_rollups(db: Database, site: str = SITE,
+                  progress: Callable[[str], None] = lambda text: None) -> tuple[int, float]:
+    """Build ``site``'s rollups from the loaded raw collections
+    (:func:`footfall.stores.rollup_build.ensure_built`).
+
+    :param progress: called with a line of text every 5 built days.
+    :return: ``(hours built, wall seconds)``.
+    :raises StoreUnavailable: MongoDB did not answer.
+    """
+    started = time.perf_counter()
+    done = [0, 0]  # hours, days
+
+    def step(hours: int) -> None:  # called once per UTC day built
+        done[0] += hours
+        done[1] += 1
+        if done[1] % 5 == 0:
+            progress(f"rollups: {done[1]} days ({done[0]} hours) built, {time.perf_counter() - started:.0f} s")
+
+    hours = ensure_built(db, site, step)
+    return hours, time.perf_counter() - started
 
 
 def window_of(ranges: list[tuple[datetime, datetime]]) -> Window:

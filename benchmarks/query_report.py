@@ -1,4 +1,5 @@
-"""The dashboard-query benchmark's report (:mod:`benchmarks.queries`): markdown tables of one run."""
+"""The dashboard-query benchmark's report (:mod:`benchmarks.queries`): one markdown row per measured
+query, printed as soon as it is measured, and the issue 11 table at the end."""
 
 from __future__ import annotations
 
@@ -6,196 +7,98 @@ import os
 import platform
 import statistics
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib import metadata
 from typing import Any
 
-from benchmarks.query_data import LoadResult
 from benchmarks.report import code_version
 
-__all__ = ["Plan", "Measurement", "SizeResult", "markdown"]
+__all__ = ["Measurement", "HEADER", "row", "size_label", "machine", "summary_table", "strip_source"]
 
-
-@dataclass(frozen=True)
-class Plan:
-    """The index a (sub-)pipeline's leading ``$match`` uses on ``collection`` (``COLLSCAN`` when none)."""
-
-    collection: str
-    index: str
-
-    def __str__(self) -> str:
-        return f"{self.collection}: {self.index}"
+HEADER = ("| size | case | median ms | min ms | runs | growth vs 10k | goal | met | source | raw ms | exact |\n"
+          "|---:|---|---:|---:|---:|---:|---|---|---|---:|---|")
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """One query at one size, in one zone.
+    """One case at one size.
 
-    :ivar times: the measured runs, wall seconds (the warm-up excluded); empty when it did not run.
-    :ivar warm: the warm-up run, wall seconds (``None`` when it did not finish).
-    :ivar answer: what the query returned (to compare rollups on and off).
-    :ivar timed_out: the timeout (seconds) the warm-up passed, else ``None``.
-    :ivar skipped: not run, having timed out at a smaller size.
+    :ivar times: the measured runs of the public function with rollups on, wall seconds (warm-up excluded).
+    :ivar group: the line of issue 11's table the case belongs to.
+    :ivar source: the answer's ``source`` (``"rollups"`` expected).
+    :ivar goal_ms: the issue's latency goal (ms); :ivar growth_goal: the allowed growth from 10k.
+    :ivar growth: median / the 10k median (``None`` at 10k itself, or without a 10k run).
+    :ivar raw: the ``rollups=False`` run's wall seconds, ``None`` when not run.
+    :ivar exact: the rollup answer equals the raw one (minus ``source``); ``None`` when not compared.
     """
 
+    size: int
     case: str
-    zone: str
-    rollups: bool
+    group: str
     times: list[float]
-    warm: float | None
-    plans: list[Plan]
-    answer: Any
-    timed_out: float | None = None
-    skipped: bool = False
+    source: str
+    goal_ms: float
+    growth_goal: float | None
+    growth: float | None
+    raw: float | None = None
+    exact: bool | None = None
 
     @property
-    def median(self) -> float | None:
-        """Median of the measured runs, seconds (``None`` when none finished)."""
-        return statistics.median(self.times) if self.times else None
+    def median(self) -> float:
+        """Median of the measured runs, seconds."""
+        return statistics.median(self.times)
+
+    @property
+    def met(self) -> bool:
+        """The latency goal, the growth goal (when known) and ``source == "rollups"`` all hold."""
+        growth_ok = self.growth is None or self.growth_goal is None or self.growth <= self.growth_goal
+        return self.median * 1000 <= self.goal_ms and growth_ok and self.source == "rollups"
 
 
-@dataclass(frozen=True)
-class SizeResult:
-    """One size: its load, its measurements, notes, and how long the queries took (seconds)."""
-
-    size: int
-    load: LoadResult
-    measurements: list[Measurement]
-    notes: list[str]
-    query_seconds: float
-
-    def find(self, case: str, zone: str, rollups: bool = True) -> Measurement | None:
-        """The measurement of ``case`` in ``zone``, or ``None``."""
-        return next((m for m in self.measurements if (m.case, m.zone, m.rollups) == (case, zone, rollups)), None)
+def size_label(size: int) -> str:
+    """``10k``, ``1M``: a size as the rows show it."""
+    return f"{size // 1_000_000}M" if size % 1_000_000 == 0 else f"{size // 1000}k" if size % 1000 == 0 else str(size)
 
 
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "?"
+def row(m: Measurement) -> str:
+    """The markdown table row of one measurement (:data:`HEADER`'s columns)."""
+    growth = "—" if m.growth is None else f"{m.growth:.2f}×"
+    goal = f"≤ {m.goal_ms:,.0f} ms" + ("" if m.growth_goal is None else f", ≤ {m.growth_goal:g}×")
+    source = m.source if m.source == "rollups" else f"**{m.source}** (expected rollups)"
+    raw = "—" if m.raw is None else f"{m.raw * 1000:,.0f}"
+    exact = "—" if m.exact is None else "yes" if m.exact else "**NO**"
+    return (f"| {size_label(m.size)} | {m.case} | {m.median * 1000:,.1f} | {min(m.times) * 1000:,.1f} | {len(m.times)} "
+            f"| {growth} | {goal} | {'yes' if m.met else '**no**'} | {source} | {raw} | {exact} |")
 
 
-def _header(command: str) -> list[str]:
-    model = "?"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
-    except OSError:
-        pass
-    return [f"Run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: `{command}`", "",
-            f"- machine: {os.cpu_count()} cores (`nproc`), {model}; Linux {platform.release()}; "
-            f"Python {platform.python_version()}; pymongo {_version('pymongo')}; "
-            f"SecantusDB {_version('secantusdb')} (`secantusd-py` as `footfall.embedded` starts it, on a temporary "
-            "data dir, default 1 GB WiredTiger cache); the benchmark client and the server share the cores",
-            f"- code: {code_version()}"]
+def strip_source(answer: Any) -> Any:
+    """The answer without its ``source`` key (what must be equal with rollups on and off)."""
+    return {k: v for k, v in answer.items() if k != "source"} if isinstance(answer, dict) else answer
 
 
-def _ms(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    ms = seconds * 1000
-    return f"{ms:,.0f} ms" if ms >= 100 else f"{ms:.1f} ms"
+def machine() -> str:
+    """Cores, memory, load averages, Python and the commit, one line."""
+    with open("/proc/meminfo", encoding="ascii") as meminfo:
+        total = int(next(line for line in meminfo if line.startswith("MemTotal")).split()[1]) // 1024 // 1024
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"{os.cpu_count()} cores, {total} GiB, load average (1/5/15 min) {load}, "
+            f"Python {platform.python_version()}, commit {code_version()}")
 
 
-def _cell(measurement: Measurement | None, repeat: int) -> str:
-    if measurement is None:
-        return "–"
-    if measurement.timed_out is not None:
-        return f"> {measurement.timed_out:,.0f} s (timed out)"
-    if measurement.skipped:
-        return "not run"
-    runs = len(measurement.times)
-    return _ms(measurement.median) + ("" if runs >= repeat else f" (n={runs})")
-
-
-def _ratio(after: Measurement | None, before: Measurement | None) -> str:
-    if after is None or before is None or not after.median or not before.median:
-        return "–"
-    return f"{after.median / before.median:.1f}×"
-
-
-def _size_label(size: int) -> str:
-    return f"{size // 1_000_000}M" if size % 1_000_000 == 0 else f"{size // 1000}k" if size % 1000 == 0 else f"{size:,}"
-
-
-def _load_table(results: list[SizeResult]) -> list[str]:
-    lines = ["### Data and load (one fresh server per size)", "",
-             "| size | copies of the log | page views | visits | visitors | rollup hours | insert | "
-             "indexes | rollup rebuild | load total | inserts/s | query phase |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for result in results:
-        load = result.load
-        docs = load.page_views + load.sessions + load.visitors
-        lines.append(f"| {_size_label(result.size)} | {load.copies} | {load.page_views:,} | {load.sessions:,} "
-                     f"| {load.visitors:,} | {load.rollups:,} | {load.insert_seconds:,.0f} s "
-                     f"| {load.index_seconds:,.0f} s | {load.rollup_seconds:,.0f} s | {load.seconds:,.0f} s "
-                     f"| {docs / load.insert_seconds:,.0f} | {result.query_seconds:,.0f} s |")
-    return lines
-
-
-def _growth_headers(results: list[SizeResult]) -> list[str]:
-    return [f"t({_size_label(b.size)}) / t({_size_label(a.size)}) (data ×{b.load.page_views / a.load.page_views:.1f})"
-            for a, b in zip(results, results[1:], strict=False)]
-
-
-def _latency_table(results: list[SizeResult], repeat: int) -> list[str]:
-    growth = _growth_headers(results)
-    lines = ["### Latency (median wall time of the public function; rollups used where the query may)", "",
-             "| query | tz | " + " | ".join([_size_label(r.size) for r in results] + growth) + " |",
-             "|---|---|" + "---:|" * (len(results) + len(growth))]
-    first = results[0]
-    for m in (m for m in first.measurements if m.rollups):
-        row = [r.find(m.case, m.zone) for r in results]
-        cells = [_cell(x, repeat) for x in row] + [_ratio(b, a) for a, b in zip(row, row[1:], strict=False)]
-        lines.append(f"| {m.case} | {m.zone} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def _rollup_table(results: list[SizeResult], repeat: int) -> list[str]:
-    lines = ["### Rollups on against off (`rollups=False`: the same answer from the raw collections)", "",
-             "| query | tz | " + " | ".join(f"{_size_label(r.size)} on / off" for r in results)
-             + " | growth on | growth off |",
-             "|---|---|" + "---:|" * (len(results) + 2)]
-    first = results[0]
-    for m in (m for m in first.measurements if not m.rollups):
-        on = [r.find(m.case, m.zone, True) for r in results]
-        off = [r.find(m.case, m.zone, False) for r in results]
-        cells = [f"{_cell(a, repeat)} / {_cell(b, repeat)}" for a, b in zip(on, off, strict=True)]
-        lines.append(f"| {m.case} | {m.zone} | " + " | ".join(cells) + " | "
-                     + ", ".join(_ratio(b, a) for a, b in zip(on, on[1:], strict=False)) + " | "
-                     + ", ".join(_ratio(b, a) for a, b in zip(off, off[1:], strict=False)) + " |")
-    return lines
-
-
-def _plan_table(results: list[SizeResult]) -> list[str]:
-    lines = ["### Index of each pipeline's first `$match` (`explain`, queryPlanner)", "",
-             "| query | rollups | plans (every size unless noted) |", "|---|---|---|"]
-    seen = set()
-    for m in results[0].measurements:
-        if (m.case, m.rollups) in seen:
+def summary_table(results: list[Measurement], groups: dict[str, tuple[float, float | None]], sizes: list[int]) -> str:
+    """The issue's table: per line (title → goal ms, growth goal), the worst median at the largest
+    size, the worst growth, and whether every case of the line met its goals."""
+    largest = max(sizes)
+    lines = [f"| measure | worst median at {size_label(largest)} | worst growth vs 10k | goal | met |",
+             "|---|---:|---:|---|---|"]
+    for title, (goal_ms, growth_goal) in groups.items():
+        found = [m for m in results if m.group == title and m.size == largest]
+        if not found:
+            lines.append(f"| {title} | not measured | — | ≤ {goal_ms:,.0f} ms | — |")
             continue
-        seen.add((m.case, m.rollups))
-        plans = {_size_label(r.size): ", ".join(map(str, found.plans)) for r in results
-                 if (found := r.find(m.case, m.zone, m.rollups)) is not None}
-        shown = next(iter(plans.values())) if len(set(plans.values())) == 1 else "; ".join(
-            f"{size}: {text}" for size, text in plans.items())
-        lines.append(f"| {m.case} | {'on' if m.rollups else 'off'} | {shown} |")
-    return lines
-
-
-def markdown(command: str, results: list[SizeResult], limits: Any, filters: str, days: str) -> str:
-    """The whole report of one run (``results`` in size order; ``limits``: :class:`benchmarks.queries.Limits`)."""
-    repeat = limits.repeat
-    parts = [*_header(command),
-             f"- data: the semicomplete log (1,791 page views, 1,180 visits) copied with shifted dates and fresh "
-             f"visitor ids into days {days} (30 days, one site); queries over that whole range, in UTC and in "
-             "Europe/Berlin; the previous period (30 days before) is empty",
-             f"- each query: one warm-up, then the median of {repeat} runs (n= when fewer ran, to keep the "
-             f"measured runs within {limits.budget:,.0f} s); a run longer than {limits.timeout:,.0f} s is "
-             "abandoned (the server restarted: SecantusDB ignores maxTimeMS) and not tried at larger sizes; "
-             f"the filtered summary uses `{filters}`",
-             *[f"- {r.size:,}: {note}" for r in results for note in r.notes],
-             "", *_load_table(results), "", *_latency_table(results, repeat), "", *_rollup_table(results, repeat),
-             "", *_plan_table(results)]
-    return "\n".join(parts) + "\n"
+        worst = max(found, key=lambda m: m.median)
+        growths = [m.growth for m in found if m.growth is not None]
+        growth = f"{max(growths):.2f}×" if growths else "—"
+        goal = f"≤ {goal_ms:,.0f} ms" + ("" if growth_goal is None else f", ≤ {growth_goal:g}×")
+        met = all(m.met for m in found)
+        lines.append(f"| {title} | {worst.median * 1000:,.0f} ms ({worst.case}) | {growth} | {goal} "
+                     f"| {'yes' if met else '**no**'} |")
+    return "\n".join(lines)

@@ -107,3 +107,18 @@ def test_a_seed_that_does_not_fit_or_an_empty_size_is_refused() -> None:
         list(generate(_seed(), 6, Window(datetime(2015, 6, 1), datetime(2015, 6, 2))))
     with pytest.raises(ValueError, match="positive size"):
         list(generate(_seed(), 0, JUNE))
+
+
+def test_a_copy_carries_the_rollup_marks_as_a_builder_pass_leaves_them() -> None:
+    seed, shift = _seed(), timedelta(days=15, hours=3)
+    for session in seed.sessions:
+        session["hours"] = [session["started_at"].replace(minute=0)]
+        session["rollup_dirty"] = "token"
+    for visitor in seed.visitors:
+        visitor["rollup_dirty"] = "token"
+    copy = copy_documents(seed, 1, shift)
+    assert [s["hours"] for s in copy.sessions] == [[s["started_at"].replace(minute=0)] for s in copy.sessions]
+    assert not any("rollup_dirty" in doc for doc in (*copy.sessions, *copy.visitors))
+    assert [v["rolled_first_seen_hour"] for v in copy.visitors] == [
+        v["first_seen_at"].replace(minute=0, second=0, microsecond=0) for v in copy.visitors]
+    assert all(v["rolled_first_seen_hour"].tzinfo is None for v in copy.visitors)  # naive UTC, as pymongo reads
