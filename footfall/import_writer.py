@@ -11,7 +11,8 @@ time order, and writes them in batches of :data:`WRITE_BATCH`:
   unordered insert of every document, and an upserting replace of those whose ``_id`` was already
   stored (a file imported again, or again after lines were appended). Every id is derived from the
   log, so each page view and session is stored once however often a file is imported;
-- the hourly rollups gain only what the insert proved new (:mod:`footfall.stores.rollups`' rule).
+- sessions carry their rollup marks (``hours``, a fresh ``rollup_dirty``), from which the rollups
+  are built (:mod:`footfall.stores.rollup_build`).
 
 ``visitors`` writes go through :func:`footfall.stores.documents.visitor_update` (each sets a fresh
 ``rollup_dirty`` token, :mod:`footfall.stores.rollup_marks`); the caller gives session documents
@@ -31,7 +32,6 @@ from pymongo.errors import BulkWriteError, PyMongoError
 
 from footfall.errors import StoreUnavailable
 from footfall.stores.documents import PAGE_VIEWS, SESSIONS, VISITORS, visitor_number_update, visitor_update
-from footfall.stores.rollups import apply_increments, rollup_increments
 from footfall.stores.visitor_numbers import reserve_block, visitor_doc_id
 
 __all__ = ["WRITE_BATCH", "NUMBER_CACHE", "ImportWriter", "insert_or_replace", "insert_or_keep"]
@@ -173,11 +173,8 @@ class ImportWriter:
                 self.db[VISITORS].bulk_write(visitor_updates, ordered=False)
             except PyMongoError as exc:
                 raise StoreUnavailable(f"MongoDB did not store {len(visitor_updates)} visitors: {exc}") from exc
-        new_views = insert_or_replace(self.db, PAGE_VIEWS, views)
-        new_sessions = insert_or_replace(self.db, SESSIONS, sessions)
-        apply_increments(self.db, rollup_increments(
-            visits=[(self.site, doc["started_at"]) for doc in new_sessions],
-            page_views=[(self.site, doc["ts"]) for doc in new_views]))
+        insert_or_replace(self.db, PAGE_VIEWS, views)
+        insert_or_replace(self.db, SESSIONS, sessions)
 
     def _remember(self, visitor_id: str, number: int, last_written: datetime) -> None:
         self._numbers[visitor_id] = (number, last_written)

@@ -187,7 +187,7 @@ def import_log(
     temp_dir: str | Path | None = None,
 ) -> ImportSummary:
     """Import an access log into the ``sessions``, ``page_views`` and ``visitors`` collections
-    (issue 2's rules), and add what it inserted to ``rollups_hourly``.
+    (issue 2's rules), with the rollup marks the builder reads (:mod:`footfall.stores.rollup_marks`).
 
     The log is read as bytes (gunzipped when it starts with the gzip magic bytes or is named
     ``*.gz``), split at ``\\n`` only and each line decoded as UTF-8 with invalid bytes replaced (real

@@ -58,7 +58,6 @@ def db(mongo_db: Database) -> Database:
     pytest.param("_write_groups", id="after the inserts, before the visit updates"),
     pytest.param("forget_recovered", id="after the visit updates, before the intents are settled"),
     pytest.param("finish_intent", id="after the earlier intents, before this attempt's intent goes"),
-    pytest.param("apply_increments", id="after everything but the rollups"),
 ])
 def test_a_batch_interrupted_then_written_again_counts_each_event_once(db, monkeypatch, step) -> None:
     entries = batch(record("s1", 0, "/a", new=True), record("s1", 5, "/b"), record("s2", 1, "/c", new=True),

@@ -7,10 +7,11 @@ answer, zero-filled.
 
 Metrics (definitions as in :mod:`~footfall.dashboard_queries.summary`, per bucket): ``visits``,
 ``unique_visitors`` (distinct visitors of the bucket), ``page_views``, ``bounce_rate`` (0..1; 0 for a
-bucket without visits), ``visit_duration`` (mean seconds; 0 without visits). For an unfiltered site
-whose bucket edges are whole UTC hours (any zone with whole-hour offsets), ``visits`` and
-``page_views`` are summed from ``rollups_hourly``: the cost grows with the number of hours, not of
-visits. The other metrics read ``sessions``.
+bucket without visits), ``visit_duration`` (mean seconds; 0 without visits). For one site,
+unfiltered or filtered by one ``dimension==value``, whose bucket edges are whole UTC hours (any zone
+with whole-hour offsets), every metric comes from the rollups
+(:mod:`~footfall.dashboard_queries.from_rollups`): the cost grows with the days and hours, not with
+the visits. Otherwise one aggregation on the raw collections.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ Collections (issue 2's storage section, extended by ``docs/data-model.md``, whic
   ``visitor_number``, ``ts``, ``name``, ``props``, ``path``, ``route``.
 - ``visitors``: one document per visitor per site, ``_id`` = ``"<site>|<visitor id>"``, ``site``,
   ``visitor_id``, ``visitor_number``, ``first_seen_at``, ``last_seen_at``.
-- ``rollups_hourly``: see :mod:`footfall.stores.rollups`.
+- ``rollups`` and ``rollup_sites``: see :mod:`footfall.stores.rollup_build`.
 
 Sessions carry ``visitor_number`` too (``null`` when the visitor has none).
 
@@ -47,7 +47,6 @@ __all__ = [
     "PAGE_VIEWS",
     "CUSTOM_EVENTS",
     "VISITORS",
-    "ROLLUPS_HOURLY",
     "ROLLUPS",
     "ROLLUP_SITES",
     "DIRTY_MARK",
@@ -64,7 +63,6 @@ SESSIONS = "sessions"
 PAGE_VIEWS = "page_views"
 CUSTOM_EVENTS = "custom_events"
 VISITORS = "visitors"
-ROLLUPS_HOURLY = "rollups_hourly"
 ROLLUPS = "rollups"  # footfall.stores.rollup_build
 ROLLUP_SITES = "rollup_sites"
 
@@ -92,10 +90,6 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("site", ASCENDING), ("visitor_number", ASCENDING)], name="site_visitor_number_unique",
                    unique=True, partialFilterExpression={"visitor_number": {"$type": "number"}}),
         IndexModel([("site", ASCENDING), ("first_seen_at", ASCENDING)], name="site_first_seen_at"),
-    ],
-    ROLLUPS_HOURLY: [
-        IndexModel([("site", ASCENDING), ("hour", ASCENDING)], name="site_hour"),
-        IndexModel([("hour", ASCENDING)], name="hour"),
     ],
     ROLLUPS: [IndexModel([("site", ASCENDING), ("kind", ASCENDING), ("level", ASCENDING), ("at", ASCENDING)],
                          name="site_kind_level_at")],

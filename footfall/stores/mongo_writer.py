@@ -14,9 +14,10 @@ Used by the drain (:mod:`footfall.drain`). A batch is a few ``bulk_write(ordered
    rounds);
 4. the intents settled (earlier ones first, then this attempt's);
 5. into ``visitors`` one upsert per visitor of the batch (first and last seen) and, where the batch
-   knows the visitor's number, one update that sets it if the document has none; and last one
-   ``$inc`` upsert per site and hour into ``rollups_hourly`` for what the batch counted
-   (:mod:`footfall.stores.rollups`).
+   knows the visitor's number, one update that sets it if the document has none.
+
+Every session and visitor write carries its rollup marks (:mod:`footfall.stores.rollup_marks`) in the
+same update; the rollups are built from them (:mod:`footfall.stores.rollup_build`).
 
 A duplicate key on an insert is "already stored": success, not new. Every other write error is per
 document: the document MongoDB rejects fails alone (its entries are reported back, and a rejected
@@ -61,7 +62,6 @@ from footfall.stores.documents import (
     visitor_update,
 )
 from footfall.stores.event_codec import QueuedRecords
-from footfall.stores.rollups import apply_increments, rollup_increments
 from footfall.stores.session_update import (
     COUNT_TOKENS_KEPT,
     SessionGroup,
@@ -345,13 +345,5 @@ def write_batch(
     for site, visitor_id, span in numbering:
         if span.entry_id not in outcome.failed:  # set now, or it had one already: it holds a number
             cache.mark_numbered(site, visitor_id)
-    counted_ok = [(entry_id, record, start) for entry_id, record, start in counted if entry_id not in outcome.failed]
-    apply_increments(db, rollup_increments(
-        visits=[(start.site, start.started_at) for group in groups if (start := group.start) is not None
-                and group.entries[0] not in outcome.failed]
-        + [(start.site, start.started_at) for i, (_, start) in enumerate(starts_alone) if i not in old_starts],
-        page_views=[(r.site, r.ts) for _, r, _ in counted_ok if isinstance(r, PageView)],
-        custom_events=[(r.site, r.ts) for _, r, _ in counted_ok if isinstance(r, CustomEvent)],
-    ))
     outcome.written = len(batch) - len(outcome.failed)
     return outcome
