@@ -254,7 +254,7 @@ def progress_wanted(quiet: bool, stream: Any = None) -> bool:
 def import_log(path: str, site: str | None, log_format: str, include_bots: bool, hosts: tuple[str, ...],
                quiet: bool) -> None:
     """Import an Apache/nginx combined-format access log (PATH; gzip read as such; - for stdin)
-    through the same case decision."""
+    through the same case decision, then build the rollups of the hours it wrote."""
     from footfall import importer
 
     with _stores(require_secret_key=False) as settings, _mongo(settings) as db:
@@ -269,8 +269,19 @@ def import_log(path: str, site: str | None, log_format: str, include_bots: bool,
         finally:
             if bars is not None:
                 bars.close()
+        # the dashboard reads the rollups: build the imported hours now rather than at the next drain pass
+        from footfall.stores.rollup_build import refresh
+
+        target = site or settings.default_site
+        try:
+            hours = refresh(db, target)
+        except FootfallError as exc:
+            click.echo(f"rollups not built ({exc}); the next drain pass or `footfall rollups rebuild` builds them",
+                       err=True)
+            hours = 0
     for key, value in summary.as_dict().items():
         click.echo(f"{key.replace('_', ' '):<20} {value:>10}")
+    click.echo(f"{'rollup hours built':<20} {hours:>10}")
 
 
 @main.group()

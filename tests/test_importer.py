@@ -23,6 +23,7 @@ from crawlerdetect import CrawlerDetect  # type: ignore[import-untyped]
 from pymongo.database import Database
 
 from footfall.cli import _ImportBars, main, progress_wanted
+from footfall.dashboard_queries import summarize
 from footfall.geo import Geoip2FastLookup
 from footfall.importer import ImportProgress, ImportSummary, import_log, log_size, parse_combined_line
 from tests.conftest import SHARED_DATA
@@ -533,6 +534,11 @@ def test_command_reads_standard_input(mongo_db: Database, tmp_path: Path, cli_en
     assert result.exit_code == 0, result.output
     assert f"{'page views':<20} {1:>10}" in result.output
     assert mongo_db.page_views.count_documents({}) == 1
+    # the rollups of the imported hours are built before the command returns: the dashboard reads them
+    assert f"{'rollup hours built':<20} {1:>10}" in result.output
+    day = datetime.combine(T0.date(), datetime.min.time(), tzinfo=UTC)
+    found = summarize(mongo_db, day, day + timedelta(days=1), "s")
+    assert (found["source"], found["page_views"], found["total_visits"]) == ("rollups", 1, 1)
 
 
 @pytest.mark.parametrize(("quiet", "tty", "wanted"), [
