@@ -230,9 +230,9 @@ class Drain:
         logged and retried at the next pass, never fatal: the raw data is already safe."""
         if not self.rollup_every or (time.monotonic() < self._next_rollup and not final):
             return
-        self._next_rollup = time.monotonic() + self.rollup_every
+        first, self._next_rollup = self._next_rollup == 0.0, time.monotonic() + self.rollup_every
         try:
-            refresh_rollups(self.db)
+            refresh_rollups(self.db, every_site=first)
         except StoreUnavailable as exc:
             log.warning("drain %s: rollups not refreshed: %s", self.consumer, exc)
 

@@ -22,6 +22,7 @@ from footfall.dashboard_queries.filters import Clause, as_clauses
 from footfall.dashboard_queries.pipeline import Query, filter_stages, run, time_match
 from footfall.errors import InvalidQuery
 from footfall.stores.documents import SESSIONS
+from footfall.stores.rollup_build import known_sites
 
 __all__ = ["list_sessions", "sessions_query", "encode_cursor", "decode_cursor", "sites_query", "list_sites",
            "SESSION_FIELDS", "MAX_SESSIONS"]
@@ -118,8 +119,11 @@ def sites_query() -> Query:
 
 
 def list_sites(db: Database) -> list[str]:
-    """The names of the sites with at least one session, sorted.
+    """The names of the sites with data, sorted: the sites the rollups know (built, or with writes
+    not built yet: :func:`footfall.stores.rollup_build.known_sites`), read without scanning the
+    sessions; :func:`sites_query` (a scan of the ``site`` index, seconds at a million visits on
+    SecantusDB) only until a first site is built.
 
     :raises StoreUnavailable: MongoDB did not answer.
     """
-    return [row["_id"] for row in run(db, sites_query())]
+    return known_sites(db)

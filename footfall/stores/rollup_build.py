@@ -78,7 +78,7 @@ from footfall.stores.visitor_numbers import backfill
 
 __all__ = ["HourCells", "rollup_doc_id", "compute_hours",
            "dirty_hours", "refresh", "rebuild", "ensure_built", "is_built", "check", "Difference",
-           "read_docs", "cells_from_docs", "rollup_sites", "merge_cells", "build_range"]
+           "read_docs", "cells_from_docs", "rollup_sites", "merge_cells", "build_range", "known_sites"]
 
 log = logging.getLogger("footfall.rollups")
 
@@ -674,22 +674,42 @@ def ensure_built(db: Database, site: str, progress: Callable[[int], None] | None
     return built
 
 
-def refresh(db: Database, site: str | None = None) -> int:
+def refresh(db: Database, site: str | None = None, *, every_site: bool = False) -> int:
     """One pass of the rollup builder: build every site first met (:func:`ensure_built`), then every
     dirty hour (:func:`refresh_site`). Run by the drain every few seconds, and by the importer at its end.
 
     :param site: one site, or ``None`` for every site with marks.
+    :param every_site: also every site that has sessions (a scan of the ``site`` index, once per drain
+        process: sites with data from before the rollups and no new traffic get built too).
     :return: hours built.
     :raises StoreUnavailable: MongoDB did not answer.
     """
     try:
         sites = [site] if site is not None else _dirty_sites(db)
+        if every_site and site is None:
+            sites = sorted(set(sites) | set(rollup_sites(db, None)))
     except PyMongoError as exc:
         raise StoreUnavailable(f"MongoDB did not answer: {exc}") from exc
     built = 0
     for name in sites:
         built += ensure_built(db, name) or refresh_site(db, name)
     return built
+
+
+def known_sites(db: Database) -> list[str]:
+    """The sites with data, sorted, without scanning the raw collections: those built
+    (``rollup_sites``) and those with marks not built yet; the scan (:func:`rollup_sites`) only when
+    no site was ever built.
+
+    :raises StoreUnavailable: MongoDB did not answer.
+    """
+    try:
+        built = {doc["_id"] for doc in db[ROLLUP_SITES].find({"built_at": {"$type": "date"}}, {"_id": 1})}
+        if not built:
+            return rollup_sites(db, None)
+        return sorted(built | set(_dirty_sites(db)))
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"MongoDB did not answer: {exc}") from exc
 
 
 def _day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
