@@ -14,8 +14,8 @@ growth against the 10k size, the goal, whether it is met, and the answer's ``sou
 
 At the largest size the dashboard page itself is timed in Chromium (:mod:`benchmarks.dashboard_page`;
 ``--no-page`` skips it). ``--year`` measures instead the year summary at 10M page views in a 365-day
-window (2015; ``--year-size`` to change the size). ``--dirty-hint`` is an experiment: footfall's read of the rollup
-marks is made to use its index (:func:`hint_dirty_reads`).
+window (2015; ``--year-size`` to change the size). (The ``--dirty-hint`` experiment of the first
+1M run is gone: footfall's read of the rollup marks now uses its partial index itself.)
 
 The report is markdown on stdout; progress (load, build) goes to stderr.
 """
@@ -43,13 +43,10 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from benchmarks.query_data import SITE, Seed, build_rollups, load, read_seed, window_of
-from benchmarks.query_report import HEADER, Measurement, machine, row, size_label, strip_source, summary_table
+from benchmarks.query_report import HEADER, Measurement, machine, row, strip_source, summary_table
 from footfall.dashboard_queries import Period, breakdown, summarize, timeseries
 from footfall.dashboard_queries.filters import format_filters, parse_filters
 from footfall.embedded import ServerProcess, start_mongodb
-from footfall.stores import rollup_build
-from footfall.stores.documents import SESSIONS, VISITORS
-from footfall.stores.rollup_marks import DIRTY, HOURS, ROLLED_FIRST_SEEN
 
 __all__ = ["Case", "cases", "year_cases", "GROUPS", "measure_size", "main"]
 
@@ -141,40 +138,6 @@ def year_cases() -> list[Case]:
                  *GROUP_GOALS[GROUPS[4]])]
 
 
-DIRTY_INDEX = "site_rollup_dirty"  # the partial index on the marks (footfall.stores.documents.INDEXES)
-
-
-def _read_dirty_hinted(db: Database, site: str) -> Any:
-    """:func:`footfall.stores.rollup_build._read_dirty` with ``hint(DIRTY_INDEX)`` on both finds."""
-    dirty = rollup_build._Dirty()
-    mark = {"site": site, DIRTY: {"$exists": True}}
-    for doc in db[SESSIONS].find(mark, {DIRTY: 1, HOURS: 1, "started_at": 1}).hint(DIRTY_INDEX):
-        hours = list(doc.get(HOURS) or [])
-        if doc.get("started_at") is not None:
-            hours.append(doc["started_at"])
-        dirty.sessions.append((doc["_id"], doc[DIRTY], hours))
-    for doc in db[VISITORS].find(mark, {DIRTY: 1, "first_seen_at": 1, ROLLED_FIRST_SEEN: 1,
-                                        "visitor_number": 1}).hint(DIRTY_INDEX):
-        numbered = isinstance(doc.get("visitor_number"), int)
-        dirty.visitors.append((doc["_id"], doc[DIRTY], doc.get("first_seen_at"), doc.get(ROLLED_FIRST_SEEN),
-                               numbered))
-    return dirty
-
-
-_UNHINTED = rollup_build._read_dirty
-
-
-def hint_dirty_reads() -> None:
-    """The ``--dirty-hint`` experiment, in this process only: footfall's read of the rollup marks
-    (``rollup_build._read_dirty``, run by every rollup answer through ``dirty_hours``) is replaced by
-    the same two finds with ``hint("site_rollup_dirty")``. SecantusDB's planner does not pick that
-    partial index for ``{"site": s, "rollup_dirty": {"$exists": true}}`` and scans ``sessions`` and
-    ``visitors`` whole (``explain``: ``COLLSCAN``), which costs every rollup answer time linear in the
-    data. Measures what the rollup path costs once that read is indexed; footfall's code is unchanged.
-    """
-    rollup_build._read_dirty = _read_dirty_hinted  # type: ignore[assignment]
-
-
 def _timed(call: Callable[[], Any], repeat: int, budget: float) -> tuple[list[float], Any]:
     """A warm-up, then up to ``repeat`` runs (fewer when they would pass ``budget`` seconds)."""
     started = time.perf_counter()
@@ -197,15 +160,6 @@ def measure_size(db: Database, size: int, chosen: list[Case], baseline: dict[str
     :return: the measurements.
     """
     results = []
-    if rollup_build._read_dirty is not _UNHINTED and chosen:  # --dirty-hint: one run as committed, for the record
-        rollup_build._read_dirty = _UNHINTED  # type: ignore[assignment]
-        try:
-            started = time.perf_counter()
-            chosen[0].call(db, True)
-            out(f"| {size_label(size)} | {chosen[0].name}, **as committed** (marks read without the hint), one run "
-                f"| {(time.perf_counter() - started) * 1000:,.1f} | | 1 | | | | | | |")
-        finally:
-            hint_dirty_reads()
     for case in chosen:
         times, answer = _timed(lambda c=case: c.call(db, True), repeat, budget)
         source = answer.get("source", "?") if isinstance(answer, dict) else "?"
@@ -263,9 +217,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                              "minutes)")
     parser.add_argument("--page-runs", type=int, default=5, help="dashboard page loads in Chromium (default 5)")
     parser.add_argument("--no-page", action="store_true", help="do not time the dashboard page in Chromium")
-    parser.add_argument("--dirty-hint", action="store_true",
-                        help="experiment: read the rollup marks with hint('site_rollup_dirty') (see "
-                             "hint_dirty_reads); the page, served in this process, gets it too")
     args = parser.parse_args(argv)
     try:
         args.sizes = [int(text.replace("_", "")) for text in args.sizes.split(",") if text.strip()]
@@ -292,15 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     def progress(text: str) -> None:
         print(f"[{time.monotonic() - started:6.0f} s] {text}", file=sys.stderr, flush=True)
 
-    if args.dirty_hint:
-        hint_dirty_reads()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill: stop the servers as Ctrl-C does
     with contextlib.suppress(KeyboardInterrupt):
         out(f"# Dashboard queries (issue 11)\n\n`{command}`\n\nMachine at start: {machine()}\n")
-        if args.dirty_hint:
-            out("**Experiment `--dirty-hint`**: the rollup marks are read with `hint('site_rollup_dirty')` "
-                "(benchmark-side patch of `rollup_build._read_dirty`; footfall's code as committed scans "
-                "`sessions` and `visitors` on every rollup answer).\n")
         first, last = (YEAR_FIRST, YEAR_LAST) if args.year else (FIRST, LAST)
         zones = ("UTC",) if args.year else ZONES
         window = window_of([(p.start, p.end) for p in (_period(first, last, z) for z in zones)])
