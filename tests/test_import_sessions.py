@@ -49,7 +49,7 @@ def test_a_forgotten_visitor_returns_with_the_same_id_and_a_new_session() -> Non
     machine.finish_all()
     assert [(s["entry_path"], s["exit_path"], s["page_views"]) for s in sessions] == [("/a", "/b", 2), ("/c", "/c", 1)]
     assert len({s["visitor_id"] for s in sessions}) == 1
-    assert all(len(s["rollup_dirty"]) == 16 and s["hours"] for s in sessions)
+    assert all(len(s["rollup_dirty"]) == 24 and s["hours"] for s in sessions)
 
 
 @pytest.mark.parametrize(("referrer", "hosts", "expected"), [
