@@ -53,7 +53,8 @@ class Unanswerable(Exception):
 
 class Selection:
     """What a rollup answer reads: the site, the kind (``"total"`` or a dimension), the value (for a
-    filter), and the site's dirty hours (read once per answer)."""
+    filter), the site's dirty hours (read once per answer), and ``one_value``: read only the value's
+    row (a filter) rather than every row (a breakdown)."""
 
     def __init__(self, db: Database, site: str, kind: str, value: Value, dirty: set[datetime]) -> None:
         self.db, self.site, self.kind, self.value, self.dirty = db, site, kind, value, dirty

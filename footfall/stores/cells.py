@@ -133,9 +133,10 @@ class ViewFacts:
     """What a page view contributes to its ``ts``'s bucket.
 
     :ivar path: its own path; :ivar route: its own route (``None``: none).
-    :ivar visit: its visit's visit-level values and ``event_names`` as :class:`VisitFacts` has them,
-        or ``None`` when its visit is not stored (then it counts in the total and in ``page`` /
-        ``route`` only, as the raw join drops it elsewhere).
+    :ivar visit_values: its visit's visit-level values as :class:`VisitFacts` has them, or ``None``
+        when its visit is not stored (then it counts in the total and in ``page`` / ``route`` only,
+        as the raw pipelines' join drops it elsewhere).
+    :ivar visit_events: its visit's ``event_names``, as stored.
     """
 
     path: Value
