@@ -56,26 +56,16 @@ def insert_or_replace(db: Database, collection: str, documents: list[dict[str, A
     :raises StoreUnavailable: MongoDB did not answer, or refused a document for a reason other than
         a duplicate ``_id``.
     """
-    if not documents:
-        return []
-    try:
-        db[collection].bulk_write([InsertOne(doc) for doc in documents], ordered=False)
-        return documents
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        other = [error for error in errors if error.get("code") != DUPLICATE_KEY]
-        if other:
-            raise StoreUnavailable(
-                f"MongoDB refused {len(other)} {collection} documents: {other[0].get('errmsg')}") from exc
-        existing = {error["index"] for error in errors}
-    except PyMongoError as exc:
-        raise StoreUnavailable(f"MongoDB did not store {len(documents)} {collection} documents: {exc}") from exc
-    replaces = [ReplaceOne({"_id": documents[i]["_id"]}, documents[i], upsert=True) for i in sorted(existing)]
+    inserted = insert_or_keep(db, collection, documents)
+    if len(inserted) == len(documents):
+        return inserted
+    new = {id(doc) for doc in inserted}
+    replaces = [ReplaceOne({"_id": doc["_id"]}, doc, upsert=True) for doc in documents if id(doc) not in new]
     try:
         db[collection].bulk_write(replaces, ordered=False)
     except PyMongoError as exc:
         raise StoreUnavailable(f"MongoDB did not replace {len(replaces)} {collection} documents: {exc}") from exc
-    return [doc for i, doc in enumerate(documents) if i not in existing]
+    return inserted
 
 
 class ImportWriter:
