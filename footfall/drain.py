@@ -99,7 +99,8 @@ class Drain:
     :param block: seconds to wait for new entries per read.
     :param claim_idle: seconds after which another consumer's unacknowledged entries are claimed.
     :param rollup_every: seconds between two passes of the rollup builder
-        (:func:`footfall.stores.rollup_build.refresh`) while running; 0 turns it off.
+        (:func:`footfall.stores.rollup_build.refresh`), which :meth:`run` runs in a thread of its own;
+        0 turns it off.
     """
 
     def __init__(
@@ -128,7 +129,6 @@ class Drain:
         self._indexes_ready = False
         self._spans = SpanCache()  # the entry/exit times this drain last wrote per visit: a hint only
         self.rollup_every = rollup_every
-        self._next_rollup = 0.0
 
     def ensure_group(self) -> None:
         """Create the consumer group (and the stream) if missing; entries already queued are kept.
@@ -225,16 +225,26 @@ class Drain:
         for entry_id, (_, reason) in dead.items():
             log.error("event %s set aside in %s: %s", entry_id, DEAD_LETTER_KEY, reason)
 
-    def _refresh_rollups(self, *, final: bool) -> None:
-        """Run the rollup builder when it is due (and once more on the way out); a store failure is
-        logged and retried at the next pass, never fatal: the raw data is already safe."""
-        if not self.rollup_every or (time.monotonic() < self._next_rollup and not final):
-            return
-        first, self._next_rollup = self._next_rollup == 0.0, time.monotonic() + self.rollup_every
+    def _refresh_rollups(self, *, every_site: bool = False) -> None:
+        """One pass of the rollup builder; a failure is logged and retried at the next pass, never
+        fatal: the raw data is already safe."""
         try:
-            refresh_rollups(self.db, every_site=first)
+            refresh_rollups(self.db, every_site=every_site)
         except StoreUnavailable as exc:
             log.warning("drain %s: rollups not refreshed: %s", self.consumer, exc)
+        except Exception:  # a bug in the builder must not stop the builder's thread for good
+            log.exception("drain %s: the rollup builder failed", self.consumer)
+
+    def _rollup_loop(self, stop: threading.Event) -> None:
+        """The rollup builder's thread: a pass every ``rollup_every`` seconds until ``stop`` (the
+        first one also builds every site with data). In a thread of its own, so that building a large
+        history (a site first met) never holds up the writing of events."""
+        every_site = True
+        while True:
+            self._refresh_rollups(every_site=every_site)
+            every_site = False
+            if stop.wait(self.rollup_every):
+                return
 
     def drain_all(self) -> int:
         """Write everything queued now, without waiting for more (tests, shutdown).
@@ -254,6 +264,10 @@ class Drain:
         """
         delay = 0.0
         deadline: float | None = None
+        builder = None
+        if self.rollup_every:
+            builder = threading.Thread(target=self._rollup_loop, args=(stop,), name="footfall-rollups", daemon=True)
+            builder.start()
         while True:
             stopping = stop.is_set()
             if stopping and deadline is None:
@@ -272,7 +286,10 @@ class Drain:
                 (time.sleep if stopping else stop.wait)(delay)
                 continue
             delay = 0.0
-            self._refresh_rollups(final=stopping and handled == 0)
             if stopping and handled == 0:
+                if builder is not None:  # a last pass for what was just written (skipped while it builds)
+                    builder.join(timeout=max(0.0, (deadline or 0.0) - time.monotonic()))
+                    if not builder.is_alive():
+                        self._refresh_rollups()
                 log.info("drain %s stopped: nothing queued", self.consumer)
                 return

@@ -11,10 +11,13 @@ the two answers must be equal, with the rollups actually answering (``source``).
 from __future__ import annotations
 
 import random
+import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import redis
 from click.testing import CliRunner
 from pymongo.database import Database
 from pyroaring import BitMap
@@ -22,6 +25,7 @@ from pyroaring import BitMap
 from footfall.cli import main
 from footfall.dashboard_queries import DIMENSIONS, Period, breakdown, summarize, timeseries
 from footfall.dashboard_queries.periods import resolve_timezone
+from footfall.drain import Drain
 from footfall.importer import import_log
 from footfall.middleware.tracker import page_view_fields
 from footfall.stores.cells import Cell, decode_rows, encode_rows
@@ -310,3 +314,27 @@ def test_marks_older_than_the_clock_skew_are_cleared_in_one_update(db: Database)
                                      for hour in d["hours"]}  # the waiting sessions' hours are read raw
     assert check(db, date(2026, 3, 27), date(2026, 3, 28)) != []  # only that hour: the visit is not counted
     assert {d.at for d in check(db, date(2026, 3, 27), date(2026, 3, 28)) if d.level == "hour"} == {hour_of(lonely)}
+
+
+def test_a_running_drain_builds_the_rollups_in_its_own_thread(db: Database, redis_url: str, redis_client) -> None:
+    rng = random.Random(12)
+    write_shuffled(db, rng, traffic(rng, 30, T0, 10, "a"))
+    drain = Drain(redis.Redis.from_url(redis_url, socket_timeout=10), db, consumer="t", block=0.2, rollup_every=0.2)
+    stop = threading.Event()
+    runner = threading.Thread(target=drain.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not (is_built(db, SITE) and not dirty_hours(db, SITE)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert is_built(db, SITE) and dirty_hours(db, SITE) == set()
+        write_shuffled(db, rng, traffic(rng, 5, T0, 10, "b"))  # written while the drain runs: built next pass
+        deadline = time.monotonic() + 60
+        while dirty_hours(db, SITE) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert dirty_hours(db, SITE) == set()
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+    assert not runner.is_alive()
+    assert check(db, date(2026, 3, 27), date(2026, 3, 28)) == []
