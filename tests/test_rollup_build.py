@@ -14,7 +14,6 @@ import random
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import redis
@@ -34,6 +33,7 @@ from footfall.stores.mongo_writer import ensure_indexes, write_batch
 from footfall.stores.rollup_build import _Lease, check, dirty_hours, is_built, rebuild, refresh, refresh_site
 from footfall.stores.rollup_marks import hour_of, token_prefix
 from footfall.stores.visitor_numbers import reserve_block
+from tests.conftest import SHARED_DATA
 
 UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
       "Version/17.5 Mobile/15E148 Safari/604.1")
@@ -41,7 +41,7 @@ DESKTOP = "Mozilla/5.0 (X11; Linux x86_64; rv:126.0) Gecko/20100101 Firefox/126.
 T0 = datetime(2026, 3, 27, 20, 0, tzinfo=UTC)  # Berlin springs forward on 2026-03-29
 PATHS = ["/", "/pricing", "/docs", "/blog/a", "/blog/b?utm_source=news&utm_medium=mail", "/?utm_campaign=x"]
 SITE = "web"
-LOG = Path(__file__).resolve().parents[2] / "shared" / "data" / "access-logs" / "semicomplete-2015-05.log"
+LOG = SHARED_DATA / "access-logs" / "semicomplete-2015-05.log"  # issue 12 moves the shared data under tests/data
 
 
 def entry(session_id: str, new: bool, visitor: str, at: datetime, number: int | None, *,
