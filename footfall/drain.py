@@ -43,6 +43,7 @@ log = logging.getLogger("footfall.drain")
 GROUP = "footfall-drain"
 DEAD_LETTER_KEY = KEY_PREFIX + "events:dead"
 MAX_BACKOFF = 5.0  # seconds between retries while a store is down
+STOP_WAIT = 2.0  # seconds a stopping drain waits for its rollup builder's pass to end
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,8 +288,8 @@ class Drain:
                 continue
             delay = 0.0
             if stopping and handled == 0:
-                if builder is not None:  # a last pass for what was just written (skipped while it builds)
-                    builder.join(timeout=max(0.0, (deadline or 0.0) - time.monotonic()))
+                if builder is not None:  # a last pass for what was just written, unless a pass is still
+                    builder.join(timeout=STOP_WAIT)  # running: its marks stay for the next drain to build
                     if not builder.is_alive():
                         self._refresh_rollups()
                 log.info("drain %s stopped: nothing queued", self.consumer)
