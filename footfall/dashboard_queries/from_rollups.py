@@ -28,15 +28,8 @@ from pyroaring import BitMap
 from footfall.dashboard_queries.filters import DIMENSIONS, Clause
 from footfall.dashboard_queries.periods import on_whole_hours
 from footfall.stores.cells import FIRST_SEEN, TOTAL, Cell, Value, decode_bitmap
-from footfall.stores.rollup_build import (
-    ALL_VALUES,
-    HourCells,
-    cells_from_docs,
-    compute_hours,
-    dirty_hours,
-    is_built,
-    read_docs,
-)
+from footfall.stores.rollup_build import dirty_hours, is_built
+from footfall.stores.rollup_read import ALL_VALUES, HourCells, cells_from_docs, compute_hours, read_docs
 
 __all__ = ["MAX_DIRTY_HOURS", "Unanswerable", "Selection", "select", "range_cell", "range_rows", "new_visitors_from",
            "bucket_cells", "summary_row", "Tally", "range_tallies", "top_tallies"]
