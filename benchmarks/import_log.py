@@ -4,7 +4,7 @@
     .venv/bin/python -m benchmarks.import_log --lines 5000000   # the 5-million-line log
     .venv/bin/python -m benchmarks.import_log --gzip            # the same log gzip-compressed
 
-The log is synthesized from a real one (``/work/shared/data/access-logs/semicomplete-2015-05.log``,
+The log is synthesized from a real one (``tests/data/access-logs/semicomplete-2015-05.log``,
 10,000 lines over four days, by default): copy *k* has every timestamp moved *k* × 4 days later
 (whole days, so only the date text changes) and the third octet of every client IP moved by *k*
 (mod 256), so each copy brings new visitors and the visit pattern of the real log repeats. The file
@@ -38,7 +38,7 @@ from typing import IO
 
 from footfall.embedded import start_mongodb, start_redis
 
-DEFAULT_SOURCE = Path("/work/shared/data/access-logs/semicomplete-2015-05.log")
+DEFAULT_SOURCE = Path(__file__).resolve().parents[1] / "tests" / "data" / "access-logs" / "semicomplete-2015-05.log"
 DEFAULT_LINES = 1_000_000
 SHIFT_DAYS = 4  # per copy: longer than the source log's span, so copies do not overlap in time
 _DATE = re.compile(rb"\[(\d{2}/[A-Za-z]{3}/\d{4}):")

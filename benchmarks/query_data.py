@@ -44,7 +44,7 @@ from footfall.stores.rollup_marks import DIRTY, HOURS, ROLLED_FIRST_SEEN, hour_o
 __all__ = ["LOG", "SITE", "STRIDE_HOURS", "Seed", "Window", "LoadResult", "read_seed", "copy_shift", "copy_documents",
            "generate", "load", "build_rollups", "window_of"]
 
-LOG = Path(__file__).resolve().parents[2] / "shared" / "data" / "access-logs" / "semicomplete-2015-05.log"
+LOG = Path(__file__).resolve().parents[1] / "tests" / "data" / "access-logs" / "semicomplete-2015-05.log"
 SITE = "semicomplete"
 HOST = "semicomplete.com"  # its own referrers are same-site (no referrer_host), as in tests/test_rollups.py
 SESSION_TTL = 1800  # seconds, footfall's default

@@ -23,7 +23,7 @@ from pymongo.database import Database
 from footfall.embedded import ServerProcess, start_mongodb, start_redis
 from footfall.settings import Settings
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parent / "data"  # real logs and user agents, origin in its README
 TEST_SECRET = "test-secret-key-not-for-production"
 
 

@@ -41,7 +41,7 @@ DESKTOP = "Mozilla/5.0 (X11; Linux x86_64; rv:126.0) Gecko/20100101 Firefox/126.
 T0 = datetime(2026, 3, 27, 20, 0, tzinfo=UTC)  # Berlin springs forward on 2026-03-29
 PATHS = ["/", "/pricing", "/docs", "/blog/a", "/blog/b?utm_source=news&utm_medium=mail", "/?utm_campaign=x"]
 SITE = "web"
-LOG = SHARED_DATA / "access-logs" / "semicomplete-2015-05.log"  # issue 12 moves the shared data under tests/data
+LOG = SHARED_DATA / "access-logs" / "semicomplete-2015-05.log"
 
 
 def entry(session_id: str, new: bool, visitor: str, at: datetime, number: int | None, *,

@@ -12,7 +12,7 @@ from footfall.importer import is_page_view, parse_combined_line
 from footfall.stores.redis_sessions import session_key
 from tests.live.support import AUTH
 
-LOG = Path(__file__).resolve().parents[3] / "shared" / "data" / "access-logs" / "semicomplete-2015-05.log"
+LOG = Path(__file__).resolve().parents[1] / "data" / "access-logs" / "semicomplete-2015-05.log"
 LINES = 600  # page-view lines replayed (crawlers among them count nowhere): small enough for the test server
 ZONE = "Australia/Sydney"  # UTC+10 in May: its midnight falls inside the slice (10:05-20:05 UTC)
 SESSION_TTL = 1800  # seconds

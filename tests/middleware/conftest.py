@@ -33,7 +33,7 @@ from footfall.embedded import free_port
 from footfall.settings import Settings
 from tests.middleware.sites import ADAPTERS, SITES, Site
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[1] / "data"
 USER_AGENTS = SHARED_DATA / "user-agents"
 
 
