@@ -386,7 +386,8 @@ def rollups_rebuild(start: date, end: date, site: str | None, quiet: bool) -> No
 def rollups_check(start: date, end: date, site: str | None, quiet: bool) -> None:
     """Compare the stored rollups of a range of UTC days with the raw collections and print every
     difference; exit status 1 when there is one (run it after a crash; `rollups rebuild` repairs)."""
-    from footfall.stores.rollup_build import check, rollup_sites
+    from footfall.stores.rollup_build import rollup_sites
+    from footfall.stores.rollup_check import check
 
     _rollup_range(start, end)
     with _stores(require_secret_key=False) as settings, _mongo(settings) as db:

@@ -30,7 +30,8 @@ from footfall.middleware.tracker import page_view_fields
 from footfall.stores.cells import Cell, decode_rows, encode_rows
 from footfall.stores.event_codec import QueuedRecords, decode_entry, encode_payload
 from footfall.stores.mongo_writer import ensure_indexes, write_batch
-from footfall.stores.rollup_build import _Lease, check, dirty_hours, is_built, rebuild, refresh, refresh_site
+from footfall.stores.rollup_build import _Lease, dirty_hours, is_built, rebuild, refresh, refresh_site
+from footfall.stores.rollup_check import check
 from footfall.stores.rollup_marks import hour_of, token_prefix
 from footfall.stores.visitor_numbers import reserve_block
 from tests.conftest import SHARED_DATA

@@ -30,20 +30,15 @@ joined by ``_id`` = ``"<site>|<visitor id>"``; visitors without one are numbered
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import socket
-import time as time_module
-import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pymongo import DeleteOne, ReplaceOne, UpdateOne
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import PyMongoError
 from pyroaring import BitMap
 
 from footfall.errors import StoreUnavailable
@@ -64,6 +59,7 @@ from footfall.stores.documents import (
     SESSIONS,
     VISITORS,
 )
+from footfall.stores.rollup_lease import LEASE_SECONDS, _Lease, _leased
 from footfall.stores.rollup_marks import CLOCK_SKEW, DIRTY, HOURS, ROLLED_FIRST_SEEN, hour_of, token_prefix
 from footfall.stores.rollup_read import (
     ALL_KINDS,
@@ -82,12 +78,11 @@ from footfall.stores.rollup_read import (
 from footfall.stores.visitor_numbers import backfill
 
 __all__ = ["HourCells", "rollup_doc_id", "compute_hours",
-           "dirty_hours", "refresh", "rebuild", "ensure_built", "is_built", "check", "Difference",
+           "dirty_hours", "refresh", "rebuild", "ensure_built", "is_built",
            "read_docs", "cells_from_docs", "rollup_sites", "merge_cells", "build_range", "known_sites"]
 
 log = logging.getLogger("footfall.rollups")
 
-LEASE_SECONDS = 120  # a builder renews its lease after every day it builds
 
 
 # -- writing ------------------------------------------------------------------------------------------
@@ -300,69 +295,6 @@ def _dirty_sites(db: Database) -> list[str]:
     return sorted(set(db[SESSIONS].distinct("site", DIRTY_MARK)) | set(db[VISITORS].distinct("site", DIRTY_MARK)))
 
 
-class _Lease:
-    """One builder per site at a time: a lease in ``rollup_sites`` (``lease_owner``, ``lease_until``).
-
-    Two builders of one site could otherwise write an hour computed from older raw data after a
-    newer one and clear the newer one's marks, leaving a stale hour that looks clean. The lease is
-    taken by one conditional upsert (an expired lease or our own; a held one makes the insert fail
-    on the duplicate ``_id``), renewed after every day built, and given back at the end; a builder
-    that died leaves it to expire after :data:`LEASE_SECONDS`.
-    """
-
-    def __init__(self, db: Database, site: str) -> None:
-        self.db, self.site = db, site
-        self.owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-    def take(self) -> bool:
-        """Take or renew the lease; ``False`` when another builder holds it."""
-        now = datetime.now(UTC)
-        try:
-            self.db[ROLLUP_SITES].update_one(
-                {"_id": self.site, "$or": [{"lease_until": {"$exists": False}}, {"lease_until": {"$lt": now}},
-                                           {"lease_owner": self.owner}]},
-                {"$set": {"lease_owner": self.owner, "lease_until": now + timedelta(seconds=LEASE_SECONDS)}},
-                upsert=True)
-        except DuplicateKeyError:
-            return False
-        return True
-
-    def wait(self, seconds: float) -> bool:
-        """Take the lease, waiting up to ``seconds`` for another builder to finish."""
-        deadline = time_module.monotonic() + seconds
-        while not self.take():
-            if time_module.monotonic() >= deadline:
-                return False
-            time_module.sleep(0.5)
-        return True
-
-    def renew(self) -> None:
-        """:raises StoreUnavailable: the lease was lost (this builder took longer than the lease)."""
-        if not self.take():
-            raise StoreUnavailable(f"the rollup builder of site {self.site!r} lost its lease; another builder "
-                                   "took over")
-
-    def give_back(self) -> None:
-        """End the lease (ignored when it is no longer ours)."""
-        with contextlib.suppress(PyMongoError):
-            self.db[ROLLUP_SITES].update_one({"_id": self.site, "lease_owner": self.owner},
-                                             {"$unset": {"lease_owner": "", "lease_until": ""}})
-
-
-@contextlib.contextmanager
-def _leased(db: Database, site: str, wait: float) -> Iterator[_Lease | None]:
-    lease = _Lease(db, site)
-    try:
-        held = lease.wait(wait) if wait else lease.take()
-    except PyMongoError as exc:
-        raise StoreUnavailable(f"MongoDB did not answer: {exc}") from exc
-    try:
-        yield lease if held else None
-    finally:
-        if held:
-            lease.give_back()
-
-
 def refresh_site(db: Database, site: str) -> int:
     """Build the dirty hours of ``site`` and clear the marks read (one pass), unless another builder
     is building that site right now (then this pass leaves it to that one).
@@ -519,7 +451,7 @@ def known_sites(db: Database) -> list[str]:
         raise StoreUnavailable(f"MongoDB did not answer: {exc}") from exc
 
 
-def _day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
     if last < first:
         raise ValueError(f"end {last.isoformat()} is before start {first.isoformat()}")
     return datetime.combine(first, time(), tzinfo=UTC), datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC)
@@ -547,7 +479,7 @@ def rebuild(db: Database, first: date, last: date, site: str | None = None,
     :return: hours built (days × 24 × sites).
     :raises ValueError: ``last`` is before ``first``. :raises StoreUnavailable: MongoDB did not answer.
     """
-    start, end = _day_bounds(first, last)
+    start, end = day_bounds(first, last)
     built = 0
     try:
         for name in rollup_sites(db, site):
@@ -559,55 +491,3 @@ def rebuild(db: Database, first: date, last: date, site: str | None = None,
     except PyMongoError as exc:
         raise StoreUnavailable(f"MongoDB did not answer while rebuilding the rollups: {exc}") from exc
     return built
-
-
-@dataclass(frozen=True)
-class Difference:
-    """A stored rollup that differs from the raw collections: which, and both sides (decoded summaries)."""
-
-    site: str
-    level: str
-    at: datetime
-    kind: str
-    stored: str
-    raw: str
-
-
-def _describe(kind: str, cells: HourCells) -> dict[Any, Any]:
-    if kind == FIRST_SEEN:
-        return {"first_seen": sorted(cells.first_seen)}
-    rows = cells.kinds.get(kind, {})
-    return {value: (c.visits, c.bounces, c.duration_ms, c.page_views, c.events, sorted(c.visitors),
-                    sorted(c.repeats.items())) for value, c in rows.items()}
-
-
-def check(db: Database, first: date, last: date, site: str | None = None,
-          progress: Callable[[int], None] | None = None) -> list[Difference]:
-    """Compare the stored rollups of UTC days ``first``..``last`` with the raw collections
-    (``footfall rollups check``): every hour and day document, every kind.
-
-    Hours still marked dirty are compared too (a difference there is the builder not having caught up
-    yet; queries read those hours raw).
-
-    :return: the differences (empty: the rollups equal the raw collections).
-    :raises ValueError: ``last`` is before ``first``. :raises StoreUnavailable: MongoDB did not answer.
-    """
-    start, end = _day_bounds(first, last)
-    differences: list[Difference] = []
-    for name in rollup_sites(db, site):
-        day = start
-        while day < end:
-            raw = compute_hours(db, name, day, day + DAY)
-            stored = cells_from_docs(read_docs(db, name, ALL_KINDS, "hour", day, day + DAY))
-            stored_day = cells_from_docs(read_docs(db, name, ALL_KINDS, "day", day, day + DAY)).get(day, HourCells())
-            pairs = [("hour", hour, stored.get(hour, HourCells()), cells) for hour, cells in raw.items()]
-            pairs.append(("day", day, stored_day, merge_cells(raw.values())))
-            for level, at, have, want in pairs:
-                for kind in ALL_KINDS:
-                    a, b = _describe(kind, have), _describe(kind, want)
-                    if a != b:
-                        differences.append(Difference(name, level, at, kind, repr(a)[:300], repr(b)[:300]))
-            if progress is not None:
-                progress(24)
-            day += DAY
-    return differences
